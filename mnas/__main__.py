@@ -1,0 +1,3 @@
+from mnas.cli import run
+
+run()

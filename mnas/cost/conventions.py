@@ -1,0 +1,59 @@
+"""Counting conventions. Cost figures mean nothing without one: every table names the
+convention it used. `paper` is MeliusNet's (see shared/paper/FACTS.md); `larq` also counts
+the classifier's MACs as FLOPs, as Larq's model summary does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mnas.errors import MnasError, suggest
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How layer counts become BOPs, FLOPs, OPs and bytes.
+
+    - `binary_speedup`: OPs = BOPs / binary_speedup + FLOPs.
+    - `fc_in_ops`: whether fully connected layers' MACs count as FLOPs (their parameters
+      always count in the size).
+    - `bn_params_per_channel`: None counts a BatchNorm's learnable parameters as the layer
+      has them (gamma and beta: 2 per channel); an integer counts that many per channel
+      instead (4 would add the running statistics).
+    - `binary_bits` / `float_bits`: bits per binary / other parameter.
+    - `mb_bytes`: bytes in the size unit (2**20: the paper's "MB" is MiB)."""
+
+    name: str
+    description: str
+    binary_speedup: float = 64
+    fc_in_ops: bool = False
+    bn_params_per_channel: int | None = None
+    binary_bits: int = 1
+    float_bits: int = 32
+    mb_bytes: int = 2 ** 20
+
+    @property
+    def size_unit(self) -> str:
+        return "MiB" if self.mb_bytes == 2 ** 20 else "MB" if self.mb_bytes == 10 ** 6 else \
+            f"x{self.mb_bytes}B"
+
+
+PAPER = Convention(
+    name="paper",
+    description="MeliusNet paper: 1 MAC = 1 op, OPs = BOPs/64 + FLOPs, FC MACs not counted, "
+                "size in MiB (binary weights 1 bit, all else 32 bits, BN 2 per channel)")
+LARQ = Convention(
+    name="larq",
+    description="as 'paper', but the FC layer's MACs count as FLOPs (what Larq reports)",
+    fc_in_ops=True)
+
+CONVENTIONS: dict[str, Convention] = {c.name: c for c in (PAPER, LARQ)}
+
+
+def get_convention(name: str | Convention) -> Convention:
+    if isinstance(name, Convention):
+        return name
+    try:
+        return CONVENTIONS[name]
+    except KeyError:
+        raise MnasError(f"unknown convention '{name}'{suggest(name, CONVENTIONS)}; "
+                        f"known: {', '.join(CONVENTIONS)}") from None

@@ -1,0 +1,50 @@
+"""Element-wise activations: ReLU and the binarising sign."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mnas.ops.params import positive
+from mnas.ops.registry import NO_COST, OpDef, register
+
+
+@dataclass(frozen=True)
+class SignParams:
+    """Forward: +1 where x >= 0, else -1. Backward (straight-through estimator): the gradient
+    passes where |x| <= clip and is zero elsewhere."""
+
+    clip: float = 1.3
+
+    def check(self) -> None:
+        positive(self, "clip")
+
+
+@dataclass(frozen=True)
+class NoParams:
+    pass
+
+
+def _same(p, ins):
+    return ins[0]
+
+
+def _no_cost(p, ins, out):
+    return NO_COST
+
+
+def _lower_sign(p: SignParams, ins, out):
+    from mnas.lower.layers import Sign
+    return Sign(p.clip)
+
+
+def _lower_relu(p, ins, out):
+    from mnas.lower.layers import ReLU
+    return ReLU()
+
+
+SIGN = register(OpDef(
+    name="sign", params=SignParams, infer_shape=_same, count=_no_cost, lower=_lower_sign,
+    doc="Binarise activations to +-1 with a clipped straight-through gradient."))
+RELU = register(OpDef(
+    name="relu", params=NoParams, infer_shape=_same, count=_no_cost, lower=_lower_relu,
+    doc="Rectified linear unit."))

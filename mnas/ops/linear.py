@@ -1,0 +1,44 @@
+"""Fully connected layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mnas.ops.params import positive
+from mnas.ops.registry import Counts, OpDef, ShapeRuleError, register
+from mnas.ops.shapes import fmt
+
+
+@dataclass(frozen=True)
+class LinearParams:
+    out: int
+    bias: bool = True
+    binary: bool = False
+
+    def check(self) -> None:
+        positive(self, "out")
+
+
+def _infer(p: LinearParams, ins):
+    if len(ins[0]) != 1:
+        raise ShapeRuleError(f"linear expects a vector, got {fmt(ins[0])}; add global_avgpool "
+                             "or flatten before it", (0,))
+    return (p.out,)
+
+
+def _count(p: LinearParams, ins, out) -> Counts:
+    weights = ins[0][0] * p.out
+    bias = p.out if p.bias else 0
+    if p.binary:
+        return Counts(binary_macs=weights, binary_params=weights, float_params=bias)
+    return Counts(float_macs=weights, float_params=weights + bias)
+
+
+def _lower(p: LinearParams, ins, out):
+    from mnas.lower.layers import BinaryLinear, Linear
+    return (BinaryLinear if p.binary else Linear)(ins[0][0], p.out, bias=p.bias)
+
+
+LINEAR = register(OpDef(
+    name="linear", params=LinearParams, infer_shape=_infer, count=_count, lower=_lower, fc=True,
+    doc="Fully connected layer (the classifier); conventions may leave its MACs out of OPs."))

@@ -1,0 +1,314 @@
+"""Expand a `Spec` into the graph IR: blocks are inlined, `repeat`/`for`/`when` unrolled,
+`${...}` evaluated, layer fields parsed into each op's params, and input names resolved.
+
+Scoping: names resolve in the current scope, then (for plain groups) the enclosing ones; a
+block body sees only its own layers, its arguments and `in` (its input). Inputs may name a
+later sibling; cycles are caught by `validate`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mnas.errors import MnasError, SpecError, suggest
+from mnas.ir.graph import Graph, Node, Origin, Scope
+from mnas.ir.validate import validate
+from mnas.ops.io import InputParams
+from mnas.ops.params import ParamError, parse_params
+from mnas.ops.registry import get_op
+from mnas.spec.expr import ExprError, is_template, render
+from mnas.spec.load import BlockDef, Spec
+from mnas.spec.source import Loc, YamlMap, YamlSeq
+
+ITEM_KEYS = ("name", "inputs", "when", "for", "repeat", "index")
+INPUT = "input"
+
+
+@dataclass
+class _Frame:
+    """One scope being expanded: its name prefix, the local names declared in it, its input,
+    and (for groups, not blocks) the enclosing frame."""
+
+    prefix: str
+    names: set
+    input: str
+    parent: _Frame | None
+
+    def resolve(self, ref: str) -> str | None:
+        frame: _Frame | None = self
+        while frame is not None:
+            if ref == "in":
+                return frame.input
+            if ref in frame.names:
+                return frame.prefix + ref
+            frame = frame.parent
+        return None
+
+    def known(self) -> list[str]:
+        out, frame = ["in"], self
+        while frame is not None:
+            out.extend(frame.names)
+            frame = frame.parent
+        return out
+
+
+@dataclass
+class _Instance:
+    item: YamlMap
+    env: Mapping[str, Any]
+    local: str
+    field: str
+    scope: Scope | None
+
+
+class _Expander:
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.nodes: list[Node] = []
+        self.aliases: dict[str, str] = {}
+
+    # -- values ------------------------------------------------------------------------------
+    def value(self, raw: Any, env: Mapping[str, Any], loc: Loc, fieldname: str, where: str = ""):
+        """Evaluate templates in `raw` (recursively in lists and mappings)."""
+        try:
+            if is_template(raw):
+                return render(raw, env)
+            if isinstance(raw, list):
+                return [self.value(v, env, raw.loc_of(i) if isinstance(raw, YamlSeq) else loc,
+                                   f"{fieldname}[{i}]", where) for i, v in enumerate(raw)]
+            if isinstance(raw, dict):
+                return {k: self.value(v, env, raw.loc_of(k) if isinstance(raw, YamlMap) else loc,
+                                      f"{fieldname}.{k}", where) for k, v in raw.items()}
+            return raw
+        except ExprError as err:
+            raise loc.error(f"{err}{where}", fieldname) from None
+
+    # -- items -------------------------------------------------------------------------------
+    def plan(self, items: YamlSeq, env: Mapping[str, Any], field: str, frame: _Frame,
+             where: str) -> list[_Instance]:
+        """Unroll `for`, `when` and `repeat` and name every instance in this scope."""
+        out: list[_Instance] = []
+        counts: dict[str, int] = {}
+        for i, item in enumerate(items):
+            f = f"{field}[{i}]"
+            loc = items.loc_of(i)
+            if not isinstance(item, YamlMap):
+                raise loc.error(f"expected a layer mapping, got {item!r}", f)
+            kinds = [k for k in ("op", "block", "layers") if k in item]
+            if len(kinds) != 1:
+                raise loc.error("a layer needs exactly one of 'op', 'block' or 'layers'"
+                                + (f", got {' and '.join(kinds)}" if kinds else ""), f)
+            envs: list[Mapping[str, Any]] = [env]
+            if "for" in item:
+                spec = item["for"]
+                if not isinstance(spec, YamlMap) or len(spec) != 1:
+                    raise item.loc_of("for").error("expected one 'name: list' pair", f + ".for")
+                (var, seq), = spec.items()
+                seq = self.value(seq, env, spec.loc_of(var), f"{f}.for.{var}", where)
+                if not isinstance(seq, list):
+                    raise spec.loc_of(var).error(f"expected a list, got {seq!r}", f"{f}.for.{var}")
+                envs = [{**env, var: v} for v in seq]
+            for k, ienv in enumerate(envs):
+                if "when" in item:
+                    cond = self.value(item["when"], ienv, item.loc_of("when"), f + ".when", where)
+                    if not isinstance(cond, bool):
+                        raise item.loc_of("when").error(f"expected true or false, got {cond!r}",
+                                                        f + ".when")
+                    if not cond:
+                        continue
+                explicit = "name" in item
+                if explicit:
+                    name = self.value(item["name"], ienv, item.loc_of("name"), f + ".name", where)
+                    if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+                        raise item.loc_of("name").error(
+                            f"expected a name without spaces, got {name!r}", f + ".name")
+                else:
+                    name = item.get("op") or (item["block"] if not is_template(item.get("block"))
+                                              else None) or "group"
+                    if isinstance(name, str) and is_template(name):
+                        name = "group"
+                if not explicit or (len(envs) > 1 and not is_template(item["name"])):
+                    counts[name] = counts.get(name, 0) + 1
+                    if counts[name] > 1 or len(envs) > 1:
+                        name = f"{name}{counts[name]}" if len(envs) == 1 else f"{name}{k + 1}"
+                repeat = 1
+                if "repeat" in item:
+                    repeat = self.value(item["repeat"], ienv, item.loc_of("repeat"), f + ".repeat",
+                                        where)
+                    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
+                        raise item.loc_of("repeat").error(
+                            f"expected a count >= 0, got {repeat!r}", f + ".repeat")
+                    index_var = item.get("index")
+                    for r in range(repeat):
+                        renv = {**ienv, index_var: r} if isinstance(index_var, str) else ienv
+                        out.append(_Instance(item, renv, f"{name}{r + 1}", f,
+                                             Scope(f"{name}{r + 1}", None, r + 1, repeat)))
+                    if repeat:
+                        self.aliases[frame.prefix + name] = frame.prefix + f"{name}{repeat}"
+                        frame.names.add(name)
+                else:
+                    scope = Scope(name, None, k + 1, len(envs)) if "for" in item else None
+                    out.append(_Instance(item, ienv, name, f, scope))
+        seen: dict[str, _Instance] = {}
+        for inst in out:
+            if inst.local in seen:
+                raise inst.item.loc.error(f"duplicate layer name '{inst.local}' in this scope",
+                                          inst.field + ".name")
+            seen[inst.local] = inst
+            frame.names.add(inst.local)
+        return out
+
+    def expand(self, items: YamlSeq, env: Mapping[str, Any], field: str, frame: _Frame,
+               scopes: tuple[Scope, ...], block_name: str | None = None) -> str:
+        """Expand a scope's items; return the reference to the scope's output."""
+        where = f" (in {frame.prefix[:-1]})" if frame.prefix else ""
+        current = frame.input
+        last = current
+        for inst in self.plan(items, env, field, frame, where):
+            last = self.expand_one(inst, frame, scopes, current, where)
+            current = last
+        return last
+
+    def inputs(self, inst: _Instance, frame: _Frame, default: str, where: str) -> tuple[str, ...]:
+        item = inst.item
+        if "inputs" not in item:
+            return (default,)
+        raw = self.value(item["inputs"], inst.env, item.loc_of("inputs"), inst.field + ".inputs",
+                         where)
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
+            raise item.loc_of("inputs").error(f"expected a list of layer names, got {raw!r}",
+                                              inst.field + ".inputs")
+        out = []
+        for ref in raw:
+            resolved = frame.resolve(ref) or (ref if "." in ref or ref == INPUT else None)
+            if resolved is None:
+                raise item.loc_of("inputs").error(
+                    f"unknown input '{ref}'{suggest(ref, frame.known())}{where}",
+                    inst.field + ".inputs")
+            out.append(resolved)
+        return tuple(out)
+
+    def expand_one(self, inst: _Instance, frame: _Frame, scopes: tuple[Scope, ...],
+                   default_input: str, where: str) -> str:
+        item, env = inst.item, inst.env
+        qualified = frame.prefix + inst.local
+        ins = self.inputs(inst, frame, default_input, where)
+        scope = inst.scope or Scope(inst.local)
+        if "op" in item:
+            return self.op_node(inst, qualified, ins, scopes, where)
+        if len(ins) != 1:
+            raise item.loc_of("inputs").error("a block or group takes exactly one input",
+                                              inst.field + ".inputs")
+        unknown = [k for k in item if k not in ITEM_KEYS + ("block", "args", "layers")]
+        if unknown:
+            raise item.loc_of(unknown[0]).error(
+                f"unknown field{suggest(unknown[0], ITEM_KEYS + ('block', 'args', 'layers'))}",
+                f"{inst.field}.{unknown[0]}")
+        if "layers" in item:
+            layers = item["layers"]
+            if not isinstance(layers, YamlSeq) or not layers:
+                raise item.loc_of("layers").error("expected a non-empty list of layers",
+                                                  inst.field + ".layers")
+            sub = _Frame(qualified + ".", set(), ins[0], frame)
+            out = self.expand(layers, env, inst.field + ".layers", sub, scopes + (scope,))
+        else:
+            block = self.lookup_block(item, env, inst.field, where)
+            args = self.block_args(block, item, env, inst.field, where)
+            sub = _Frame(qualified + ".", set(), ins[0], None)
+            scope = Scope(scope.name, block.name, scope.index, scope.count)
+            out = self.call_block(block, args, sub, scopes + (scope,))
+        self.aliases[qualified] = out
+        return qualified
+
+    def lookup_block(self, item: YamlMap, env, fieldname: str, where: str) -> BlockDef:
+        name = self.value(item["block"], env, item.loc_of("block"), fieldname + ".block", where)
+        if name not in self.spec.blocks:
+            raise item.loc_of("block").error(f"unknown block '{name}'"
+                                             f"{suggest(name, self.spec.blocks)}{where}",
+                                             fieldname + ".block")
+        return self.spec.blocks[name]
+
+    def block_args(self, block: BlockDef, item: YamlMap, env, fieldname: str, where: str) -> dict:
+        raw = item.get("args", {}) or {}
+        if not isinstance(raw, YamlMap):
+            raise item.loc_of("args").error("expected a mapping of arguments", fieldname + ".args")
+        for key in raw:
+            if key not in block.args:
+                raise raw.loc_of(key).error(
+                    f"block '{block.name}' has no argument '{key}'{suggest(key, block.args)}",
+                    f"{fieldname}.args.{key}")
+        given = self.value(raw, env, raw.loc, fieldname + ".args", where)
+        return self.complete_args(block, given, item.loc, fieldname)
+
+    @staticmethod
+    def complete_args(block: BlockDef, given: Mapping[str, Any], loc: Loc, fieldname: str) -> dict:
+        missing = [r for r in block.required if given.get(r) is None]
+        if missing:
+            raise loc.error(f"block '{block.name}' needs argument '{missing[0]}'",
+                            f"{fieldname}.args.{missing[0]}")
+        return {**block.args, **given}
+
+    def call_block(self, block: BlockDef, args: dict, frame: _Frame,
+                   scopes: tuple[Scope, ...]) -> str:
+        out = self.expand(block.layers, args, block.field + ".layers", frame, scopes)
+        if block.output is not None:
+            if block.output not in frame.names:
+                raise block.loc.error(f"output '{block.output}' is not a layer of this block"
+                                      f"{suggest(block.output, frame.names)}",
+                                      block.field + ".output")
+            return frame.prefix + block.output
+        return out
+
+    def op_node(self, inst: _Instance, qualified: str, ins: tuple[str, ...],
+                scopes: tuple[Scope, ...], where: str) -> str:
+        item, env = inst.item, inst.env
+        try:
+            op = get_op(item["op"])
+        except MnasError as err:
+            raise item.loc_of("op").error(f"{err}{where}", inst.field + ".op") from None
+        raw = {k: v for k, v in item.items() if k not in ITEM_KEYS and k != "op"}
+        fields = {k: self.value(v, env, item.loc_of(k), f"{inst.field}.{k}", where)
+                  for k, v in raw.items()}
+        try:
+            params = parse_params(op.name, op.params, fields)
+        except ParamError as err:
+            loc = item.loc_of(err.field.split("[")[0]) if err.field in item or \
+                err.field.split("[")[0] in item else item.loc
+            raise loc.error(f"{err.message}{where}", f"{inst.field}.{err.field}") from None
+        loc = item.loc
+        scope = scopes + ((inst.scope,) if inst.scope else ())
+        self.nodes.append(Node(qualified, op.name, ins, params,
+                               Origin(loc.file, loc.line, loc.col, inst.field), scope))
+        return qualified
+
+    def resolve(self, ref: str) -> str:
+        seen = set()
+        while ref in self.aliases:
+            if ref in seen:
+                raise SpecError(f"layer '{ref}' refers to itself as its own input")
+            seen.add(ref)
+            ref = self.aliases[ref]
+        return ref
+
+
+def build_graph(spec: Spec) -> Graph:
+    """Expand `spec` into a validated, topologically ordered `Graph`."""
+    ex = _Expander(spec)
+    input_loc = spec.locs.get("input")
+    origin = Origin(spec.file, input_loc.line, input_loc.col, "input") if input_loc else None
+    ex.nodes.append(Node(INPUT, "input", (), InputParams(spec.input), origin))
+    root = _Frame("", {INPUT}, INPUT, None)
+    if spec.block is not None:
+        block = spec.blocks[spec.block]
+        loc = spec.locs.get("values") or spec.locs.get("block")
+        args = ex.complete_args(block, dict(spec.values), loc, "values")
+        ex.call_block(block, args, root, ())
+    else:
+        env = {**spec.values, "input": list(spec.input)}
+        ex.expand(spec.layers, env, "layers", root, ())
+    nodes = tuple(Node(n.name, n.op, tuple(ex.resolve(i) for i in n.inputs), n.params,
+                       n.origin, n.scopes) for n in ex.nodes)
+    return validate(Graph(spec.name, nodes))

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up mnas in ./.venv on a fresh machine: the CPU build of torch first (a plain `pip install
+# torch` would pull a multi-GB CUDA build), then mnas with its dev extras, then graphviz's `dot`
+# where it is missing and we may install it. Safe to run again; it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  .venv/bin/pip install -q "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
+  .venv/bin/python -c "import torch" || { echo "setup: torch failed to install" >&2; exit 1; }
+fi
+.venv/bin/pip install -q -e '.[dev]' 2>&1 | grep -v "is ignored" || true
+.venv/bin/python -c "import mnas, optuna, pandas, networkx, yaml, sklearn" \
+  || { echo "setup: installing mnas failed" >&2; exit 1; }
+if ! command -v dot >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get install -y -q graphviz >/dev/null 2>&1 \
+      || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q graphviz >/dev/null 2>&1)) \
+      || echo "setup: could not install graphviz; 'mnas render' will write .dot files only" >&2
+  else
+    echo "setup: graphviz 'dot' not found; install it (Debian/Ubuntu: apt-get install graphviz," \
+         "macOS: brew install graphviz) for 'mnas render' to draw images" >&2
+  fi
+fi
+echo "setup: ready (.venv/bin/mnas)"
