@@ -1,0 +1,75 @@
+"""Budgets: cost ceilings derived from reference networks by the same cost model, never typed
+in. `mobilenet-W` is MobileNet-v1 at width W (specs/mobilenet_v1.yaml) costed under the
+chosen convention; explicit numbers are accepted too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnas.cost.conventions import Convention, get_convention
+from mnas.errors import BudgetError, suggest
+
+SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"
+
+PRESETS: dict[str, tuple[str, dict]] = {
+    f"mobilenet-{w}": ("mobilenet_v1.yaml", {"width": float(w)})
+    for w in ("0.25", "0.5", "0.75", "1.0")
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Upper bounds on OPs and size (None: unbounded), with the convention they were
+    computed under and where they came from."""
+
+    name: str
+    ops: float | None
+    size_mib: float | None
+    convention: str
+    source: str
+
+    def fits(self, ops: float, size_mib: float) -> bool:
+        return ((self.ops is None or ops <= self.ops)
+                and (self.size_mib is None or size_mib <= self.size_mib))
+
+    def usage(self, ops: float, size_mib: float) -> tuple[float | None, float | None]:
+        """Fractions of the budget used (1.0 = exactly at the limit)."""
+        return (ops / self.ops if self.ops else None,
+                size_mib / self.size_mib if self.size_mib else None)
+
+
+def preset_budget(name: str, convention: str | Convention = "paper") -> Budget:
+    if name not in PRESETS:
+        raise BudgetError(f"unknown budget '{name}'{suggest(name, PRESETS)}; "
+                          f"known: {', '.join(PRESETS)}")
+    from mnas.api import cost
+    conv = get_convention(convention)
+    file, sets = PRESETS[name]
+    report = cost(SPECS_DIR / file, sets, conv)
+    source = f"specs/{file} " + " ".join(f"--set {k}={v}" for k, v in sets.items())
+    return Budget(name, report.totals.ops, report.totals.size_mib, conv.name, source)
+
+
+def resolve_budget(name: str | None = None, max_ops: float | None = None,
+                   max_size_mib: float | None = None,
+                   convention: str | Convention = "paper") -> Budget:
+    """A preset by name, explicit limits, or a preset with some limits replaced."""
+    conv = get_convention(convention)
+    if name is None and max_ops is None and max_size_mib is None:
+        raise BudgetError("give a budget name (e.g. mobilenet-0.75) or --max-ops/--max-size-mib")
+    for label, value in (("max ops", max_ops), ("max size", max_size_mib)):
+        if value is not None and not value > 0:
+            raise BudgetError(f"{label} must be positive, got {value}")
+    if name is not None:
+        base = preset_budget(name, conv)
+        if max_ops is None and max_size_mib is None:
+            return base
+        return Budget(f"{name} (custom)", max_ops if max_ops is not None else base.ops,
+                      max_size_mib if max_size_mib is not None else base.size_mib,
+                      conv.name, base.source)
+    return Budget("custom", max_ops, max_size_mib, conv.name, "explicit limits")
+
+
+def all_budgets(convention: str | Convention = "paper") -> list[Budget]:
+    return [preset_budget(name, convention) for name in PRESETS]
