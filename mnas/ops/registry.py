@@ -64,11 +64,11 @@ class OpDef:
     params: type
     infer_shape: InferShape
     count: Count
+    lower: Lower
     doc: str
     min_inputs: int = 1
     max_inputs: int | None = 1
     fc: bool = False
-    lower: Lower | None = None
 
 
 REGISTRY: dict[str, OpDef] = {}
@@ -80,7 +80,7 @@ def register(op: OpDef) -> OpDef:
         raise ValueError(f"op '{op.name}' is registered twice")
     if not is_dataclass(op.params) or not op.params.__dataclass_params__.frozen:
         raise TypeError(f"op '{op.name}': params must be a frozen dataclass")
-    for attr in ("infer_shape", "count"):
+    for attr in ("infer_shape", "count", "lower"):
         if not callable(getattr(op, attr)):
             raise TypeError(f"op '{op.name}': {attr} must be callable")
     if not op.doc:
