@@ -12,7 +12,7 @@ import sys
 from mnas import __version__
 from mnas.errors import MnasError
 
-COMMANDS = ["cost"]
+COMMANDS = ["cost", "train", "validate"]
 
 EPILOG = """examples:
   mnas cost specs/meliusnet22.yaml

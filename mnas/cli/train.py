@@ -1,0 +1,114 @@
+"""`mnas train`: train a spec with the paper's recipe on one process or with DDP; resumable."""
+
+from __future__ import annotations
+
+import os
+
+from mnas.cli.common import Formatter, add_set
+
+EXAMPLES = """examples:
+  mnas train specs/meliusnet-cifar.yaml --data digits --epochs 10 --optimizer adam --warmup 1
+  mnas train specs/meliusnet-cifar.yaml --data cifar10:data --epochs 120 --out runs/c10
+  mnas train specs/meliusnet-cifar.yaml --data cifar10 --out runs/c10 --resume   (after a kill)
+  mnas train specs/meliusnet22.yaml --data folder:/data/imagenet --nproc 4 --workers 8
+  torchrun --nproc_per_node 4 -m mnas train specs/meliusnet22.yaml --data folder:... --backend ddp
+
+The run folder (--out, default runs/train/SPEC-DATA) gets metrics.csv, final.json,
+checkpoint.pt (every epoch; --resume continues from it), best.pt and final.pt ({'model': ...},
+for `mnas export --weights`). Defaults are the paper's (section 4.1): RAdam, lr 0.002, cosine
+schedule per step, He init, STE clip 1.3 (a spec value: --clip or --set clip=...).
+The network's class count is set to the data's when the spec has a `classes` value."""
+
+
+def add_recipe(p) -> None:
+    """Options of the training recipe, shared with `mnas validate`."""
+    from mnas.train.recipe import OPTIMIZERS, Recipe
+    d = Recipe()
+    g = p.add_argument_group("recipe (defaults: the paper's, section 4.1)")
+    g.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (default {d.epochs})")
+    g.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help=f"global batch size, split over DDP processes (default {d.batch_size})")
+    g.add_argument("--lr", type=float, default=d.lr, help=f"base learning rate (default {d.lr})")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer,
+                   help=f"torch's RAdam or Adam (default {d.optimizer})")
+    g.add_argument("--warmup", type=float, default=d.warmup_epochs, metavar="EPOCHS",
+                   help="linear warm-up epochs before the cosine decay (the paper: 5 with Adam)")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    g.add_argument("--clip", type=float, default=None,
+                   help="STE clip of the sign layers (sets the spec value 'clip'; spec default 1.3)")
+    g.add_argument("--seed", type=int, default=0, help="seed of init, order and augmentation")
+
+
+def add_runtime(p) -> None:
+    g = p.add_argument_group("where it runs")
+    g.add_argument("--data", required=True, metavar="NAME",
+                   help="digits | cifar10[:DIR] | cifar100[:DIR] | folder:PATH (DIR default data/)")
+    g.add_argument("--download", action="store_true",
+                   help="fetch CIFAR into DIR if missing (needs torchvision)")
+    g.add_argument("--backend", choices=["local", "ddp"], default=None,
+                   help="local (one process) or ddp (torch.distributed); default local, or ddp "
+                        "when --nproc > 1")
+    g.add_argument("--nproc", type=int, default=1, help="DDP processes to start (torchrun)")
+    g.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
+    g.add_argument("--workers", type=int, default=0, help="data loader processes (folder data)")
+    g.add_argument("--eval-batch-size", type=int, default=0, help="default: --batch-size")
+    g.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a spec (paper recipe; local or DDP; resumable)",
+                       description="Train a network spec and write a run folder.",
+                       epilog=EXAMPLES, formatter_class=Formatter)
+    p.add_argument("spec", metavar="SPEC", help="network spec YAML file")
+    p.add_argument("--out", metavar="DIR", help="run folder (default runs/train/SPEC-DATA)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint")
+    add_recipe(p)
+    add_runtime(p)
+    add_set(p)
+    p.set_defaults(run=run)
+
+
+def recipe_from(args):
+    from mnas.train.recipe import Recipe
+    return Recipe(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                  optimizer=args.optimizer, warmup_epochs=args.warmup,
+                  weight_decay=args.weight_decay).check()
+
+
+def sets_from(args) -> dict:
+    from mnas.spec.load import parse_sets
+    sets = parse_sets(args.sets)
+    if args.clip is not None:
+        sets["clip"] = args.clip
+    return sets
+
+
+def backend_from(args) -> str:
+    from mnas.train.backends import BackendError
+    if args.nproc < 1:
+        raise BackendError(f"--nproc: must be >= 1, got {args.nproc}")
+    backend = args.backend or ("ddp" if args.nproc > 1 else "local")
+    if backend == "local" and args.nproc > 1:
+        raise BackendError("--nproc > 1 needs --backend ddp")
+    return backend
+
+
+def run(args) -> int:
+    from mnas.train.progress import Reporter
+    from mnas.train.run import TrainJob, default_out, start
+    sets = sets_from(args)
+    job = TrainJob(spec=args.spec, data=args.data, recipe=recipe_from(args),
+                   sets=tuple(sets.items()), seed=args.seed,
+                   out=args.out or default_out(args.spec, args.data), resume=args.resume,
+                   device=args.device, workers=args.workers, download=args.download,
+                   eval_batch_size=args.eval_batch_size, backend=backend_from(args),
+                   nproc=args.nproc)
+    with Reporter(job.recipe.epochs, quiet=args.quiet) as reporter:
+        result = start(job, reporter.epoch, reporter.step)
+    if int(os.environ.get("RANK", "0")) == 0 and not args.quiet:
+        print(f"{result.name} on {result.extra.get('data')}: best val acc "
+              f"{100 * result.best_val_acc:.2f}% (epoch {result.best_epoch}), last "
+              f"{100 * result.last_val_acc:.2f}%, {result.epochs} epochs in {result.seconds:.1f} s "
+              f"({result.images_per_second:.0f} images/s); run folder {result.out}")
+    return 0
