@@ -52,8 +52,11 @@ class Context:
         from torch.nn.parallel import DistributedDataParallel
         ids = [self.device.index] if self.device.type == "cuda" else None
         # Each rank keeps its own BatchNorm statistics during the epoch; `sync_buffers`
-        # averages them before validation and checkpointing.
-        return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+        # averages them before validation and checkpointing. (Newer torch renames the flag.)
+        import inspect
+        params = inspect.signature(DistributedDataParallel.__init__).parameters
+        flag = "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers"
+        return DistributedDataParallel(model, device_ids=ids, **{flag: False})
 
     def sum(self, values: torch.Tensor) -> torch.Tensor:
         """Element-wise sum over all processes (identity for local)."""
@@ -151,10 +154,11 @@ def launch_ddp(job_file: Path, nproc: int) -> None:
                            f"{proc.returncode}); the messages above say why")
 
 
-def state_digest(module) -> str:
+def state_digest(module_or_state) -> str:
     """sha256 of every parameter and buffer, in order: equal digests mean equal models."""
     h = hashlib.sha256()
-    for name, t in list(module.state_dict().items()):
+    state = module_or_state if isinstance(module_or_state, dict) else module_or_state.state_dict()
+    for name, t in state.items():
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
