@@ -31,6 +31,13 @@ def json_default(value: Any):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def _width() -> int:
+    """The terminal's width; wide when piped, so rows are not wrapped in files."""
+    import shutil
+    import sys
+    return shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else 200
+
+
 def format_frame(df, fmt: str = "table", title: str | None = None, caption: str | None = None,
                  width: int | None = None) -> str:
     """`df` in the chosen format; table and markdown carry the title and caption (for
@@ -50,12 +57,12 @@ def format_frame(df, fmt: str = "table", title: str | None = None, caption: str 
     if fmt == "table":
         from rich.console import Console
         from rich.table import Table
-        table = Table(title=title, caption=caption, caption_justify="left")
+        table = Table(title=title, title_justify="left")
         for c in df.columns:
             table.add_column(str(c), justify="right" if df[c].dtype.kind in "iuf" else "left")
         for row in df.itertuples(index=False):
             table.add_row(*(_cell(v) for v in row))
         buf = io.StringIO()
-        Console(file=buf, width=width or 200, force_terminal=False, color_system=None).print(table)
-        return buf.getvalue().rstrip("\n")
+        Console(file=buf, width=width or _width(), force_terminal=False, color_system=None).print(table)
+        return buf.getvalue().rstrip("\n") + (f"\n{caption}" if caption else "")
     raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")

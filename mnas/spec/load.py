@@ -125,17 +125,18 @@ def _load_blocks(path: Path, data: YamlMap, blocks: dict[str, BlockDef], seen: s
         loc = includes.loc_of(i) if isinstance(includes, YamlSeq) else data.loc_of("include")
         if not isinstance(inc, str):
             raise loc.error(f"expected a file name, got {inc!r}", f"include[{i}]")
-        target = (path.parent / inc).resolve()
-        if str(target) in stack:
-            raise loc.error(f"include cycle: {' -> '.join(stack + (str(target),))}", f"include[{i}]")
-        if str(target) in seen:
+        target = Path(os.path.normpath(path.parent / inc))
+        key = str(target.resolve())
+        if key in stack:
+            raise loc.error(f"include cycle: {' -> '.join(stack + (key,))}", f"include[{i}]")
+        if key in seen:
             continue
-        seen.add(str(target))
+        seen.add(key)
         if not target.exists():
             raise loc.error(f"included file not found: {target}", f"include[{i}]")
         lib = _expect_map(_read_cached(target), Loc(str(target), 1, 1), "a block library")
         _check_keys(lib, LIBRARY_KEYS, "a block library")
-        _load_blocks(target, lib, blocks, seen, stack + (str(target),))
+        _load_blocks(target, lib, blocks, seen, stack + (key,))
         for name, block in _parse_blocks(lib).items():
             if name in blocks:
                 raise block.loc.error(f"block '{name}' is also defined at {blocks[name].loc.file}:"
