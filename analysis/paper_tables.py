@@ -117,8 +117,8 @@ MOBILENET_NOTE = ("Table 4 quotes the MobileNet paper's mult-adds, which count t
 TABLE4 = [
     Printed("Table 4", "Bi-RealNet34", "resnete34.yaml", "ops", "1.93", 1e8, stem="imagenet",
             sets=(("stem", "imagenet"),),
-            listed=Listed("erratum", "the same figure as Table 2's Bi-RealNet34 7x7 row, "
-                          "which FACTS.md lists: " + LOGS_192, "1.92"),
+            listed=Listed("erratum", "the figure of Table 2's Bi-RealNet34 7x7 row, reprinted; "
+                          + LOGS_192 + " (listed there)", "1.92"),
             note=BIREAL34_IS_RESNETE34),
     Printed("Table 4", "MobileNet-v1 0.5", "mobilenet_v1.yaml", "ops", "1.49", 1e8,
             sets=(("width", 0.5),), convention="larq", note=MOBILENET_NOTE),
@@ -223,10 +223,8 @@ def _notes(check: Check) -> str:
 
 
 def table_section(checks: list[Check], with_stem: bool) -> str:
-    header = ["row", "stem"] * with_stem + ["spec", "quantity", "printed", "computed", "exact",
-                                             "verdict", "notes"]
-    if not with_stem:
-        header = ["row", "spec", "quantity", "printed", "computed", "exact", "verdict", "notes"]
+    header = ["row"] + ["stem"] * with_stem + ["spec", "quantity", "printed", "computed",
+                                               "exact", "verdict", "notes"]
     rows = []
     for c in checks:
         f = c.figure
@@ -239,18 +237,20 @@ def table_section(checks: list[Check], with_stem: bool) -> str:
 
 
 def size_label_section() -> str:
-    rows = []
+    rows, misfits = [], 0
     for label, figs in TABLE4_SIZE_LABELS:
         shown = label.removesuffix("MB")
         for f in figs:
             size = totals(f.spec, f.sets, "paper").size_mib
             mb = size * 2 ** 20 / 1e6
             fits = at_precision(size, shown) == shown
+            misfits += not fits
             rows.append([label, f.row, f"{size:.3f}", f"{mb:.3f}",
                          "fits (rounds to the label)" if fits else
                          f"does not fit: {at_precision(size, shown)} MiB"])
-    return _md_table(["size class (printed)", "row", "computed MiB", "computed MB (10^6 B)",
-                      "label vs computed MiB"], rows)
+    table = _md_table(["size class (printed)", "row", "computed MiB", "computed MB (10^6 B)",
+                       "label vs computed MiB"], rows)
+    return f"{len(rows) - misfits} of {len(rows)} rows round to their class label.\n\n{table}"
 
 
 def findings() -> list[str]:
