@@ -63,3 +63,14 @@ def totals_line(report: CostReport) -> str:
     return (f"BOPs {t.bops:.3e} | FLOPs {t.flops:.3e} | OPs {t.ops:.3e} | params {t.params:,} "
             f"(binary {t.binary_params:,}, 32-bit {t.float_params:,}) | size "
             f"{t.size_mib:.3f} {c.size_unit} | convention '{c.name}': {c.description}")
+
+
+def diagram(path: str | Path, sets: Mapping[str, Any] | None = None, level: str = "block",
+            fold: bool = False, costs: bool = False, convention: str | Convention = "paper"):
+    """The layout of a spec's network diagram (`mnas render`); torch-free."""
+    from mnas.ir.shapes import infer_shapes
+    from mnas.render.layout import layout_graph
+    g = graph(path, sets)
+    shapes = infer_shapes(g)
+    report = cost_graph(g, convention, shapes)
+    return layout_graph(g, shapes, report, level=level, fold=fold, costs=costs)
