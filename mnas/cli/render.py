@@ -26,7 +26,7 @@ def register(sub) -> None:
                        formatter_class=Formatter)
     p.add_argument("spec", metavar="SPEC", help="network spec YAML file")
     p.add_argument("--level", choices=LEVELS, default="block",
-                   help="block: stem, stages with repeated units 'x n', transitions, head "
+                   help="block: stem, stages with repeated units '× n', transitions, head "
                         "(default); layer: every IR node")
     p.add_argument("--fold", action="store_true",
                    help="layer level: draw BatchNorm/sign/ReLU with the conv they belong to")
