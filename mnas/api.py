@@ -132,3 +132,12 @@ def budget_line(budget: Budget) -> str:
     size = "unbounded" if budget.size_mib is None else f"{budget.size_mib:.3f} MiB"
     return (f"budget '{budget.name}': OPs {ops}, size {size} ({budget.source}; convention "
             f"'{budget.convention}')")
+def diagram(path: str | Path, sets: Mapping[str, Any] | None = None, level: str = "block",
+            fold: bool = False, costs: bool = False, convention: str | Convention = "paper"):
+    """The layout of a spec's network diagram (`mnas render`); torch-free."""
+    from mnas.ir.shapes import infer_shapes
+    from mnas.render.layout import layout_graph
+    g = graph(path, sets)
+    shapes = infer_shapes(g)
+    report = cost_graph(g, convention, shapes)
+    return layout_graph(g, shapes, report, level=level, fold=fold, costs=costs)

@@ -12,7 +12,7 @@ import sys
 from mnas import __version__
 from mnas.errors import MnasError
 
-COMMANDS = ["cost", "budgets", "compare"]
+COMMANDS = ["cost", "budgets", "compare", "render"]
 
 EPILOG = """examples:
   mnas cost specs/meliusnet22.yaml
@@ -20,6 +20,7 @@ EPILOG = """examples:
   mnas cost specs/*.yaml --summary --format markdown
   mnas budgets
   mnas compare specs/*.yaml --budget mobilenet-0.75
+  mnas render specs/meliusnet22.yaml -o meliusnet22.png
 run 'mnas COMMAND --help' for a command's options."""
 
 
