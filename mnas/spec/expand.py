@@ -255,6 +255,13 @@ class _Expander:
 
     def call_block(self, block: BlockDef, args: dict, frame: _Frame,
                    scopes: tuple[Scope, ...]) -> str:
+        where = f" (in {frame.prefix[:-1]})" if frame.prefix else ""
+        for i, check in enumerate(block.checks):
+            f = f"{block.field}.checks[{i}]"
+            ok = self.value(check["test"], args, check.loc_of("test"), f + ".test", where)
+            if ok is not True:
+                given = ", ".join(f"{k}={v!r}" for k, v in args.items() if k in check["test"])
+                raise check.loc.error(f"{check['message']} ({given}){where}", f)
         out = self.expand(block.layers, args, block.field + ".layers", frame, scopes)
         if block.output is not None:
             if block.output not in frame.names:

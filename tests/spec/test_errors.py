@@ -75,18 +75,33 @@ def test_bad_spec_gives_one_line(tmp_path, case):
     assert lines[0].startswith(f"mnas cost: error: {expected}"), lines[0]
 
 
+def at(text: str, file: str = "specs/blocks/meliusnet.yaml") -> str:
+    """'file:line:col' of the first occurrence of `text` in a spec file, so the expected
+    positions follow edits of the file."""
+    lines = (SPECS.parent / file).read_text().splitlines()
+    line = next(i for i, l in enumerate(lines) if text in l)
+    return f"{file}:{line + 1}:{lines[line].index(text) + 1}"
+
+
 SET_CASES = {
     "unknown key": (["stagse=[1,1,1,1]"], "--set stagse: unknown value 'stagse' (did you mean "
                                           "'stages'?)"),
     "no equals": (["stages"], "--set: expected KEY=VALUE, got 'stages'"),
     "bad yaml": (["stages=[4,5"], "--set stages: cannot read value '[4,5': invalid YAML"),
-    "bad stem": (["stem=foo"], "specs/blocks/meliusnet.yaml:46:29: blocks.meliusnet.layers[0].block: "
+    "bad stem": (["stem=foo"], at('"stem_${stem}"') + ": blocks.meliusnet.layers[0].block: "
                                "unknown block 'stem_foo' (did you mean 'stem_grouped'?)"),
-    "bad count": (["stages=[4,five,4,4]"], "specs/blocks/meliusnet.yaml:50:52: "
+    "bad count": (["stages=[4,five,4,4]"], at('"${stages[i]}"') + ": "
                   "blocks.meliusnet.layers[1].layers[0].repeat: expected a count >= 0, "
                   "got 'five' (in stage2)"),
-    "bad groups": (["groups=3"], "specs/blocks/meliusnet.yaml:36:9: layer 'stage1.transition.conv': "
+    "bad groups": (["groups=3"], at("{name: conv, op: conv2d, kernel: 1") + ": layer 'stage1.transition.conv': "
                    "groups=3 does not divide the 320 input channels"),
+    "stages and transitions disagree": (
+        ["stages=[4,5]"], at('test: "${len(transitions') + ": blocks.meliusnet.checks[1]: need "
+        "one transition width (or reduction) between each pair of stages (stages=[4, 5], "
+        "transitions=[160, 224, 256], reductions=None)"),
+    "widths and reductions both": (
+        ["reductions=[2,2,2]"], at('test: "${(transitions') + ": blocks.meliusnet.checks[0]: "
+        "give exactly one of 'transitions' (widths) and 'reductions' (factors)"),
 }
 
 
