@@ -12,12 +12,15 @@ import sys
 from mnas import __version__
 from mnas.errors import MnasError
 
-COMMANDS = ["cost", "train", "validate"]
+COMMANDS = ["cost", "budgets", "compare", "render", "train", "validate"]
 
 EPILOG = """examples:
   mnas cost specs/meliusnet22.yaml
   mnas cost specs/meliusnet22.yaml --set stem=imagenet --summary
   mnas cost specs/*.yaml --summary --format markdown
+  mnas budgets
+  mnas compare specs/*.yaml --budget mobilenet-0.75
+  mnas render specs/meliusnet22.yaml -o meliusnet22.png
 run 'mnas COMMAND --help' for a command's options."""
 
 
