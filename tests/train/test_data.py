@@ -48,6 +48,9 @@ def test_cifar10_batches_are_read_in_order_with_channels_planar(tmp_path):
     assert torch.equal(data.train.images[0, 0].reshape(-1), torch.from_numpy(row[:1024]))
     x, y = next(data.val.iterate(eval_batches(4, 4), train=False))
     assert torch.equal(x, torch.from_numpy(xv))
+    (x, y), = data.train.iterate(epoch_batches(15, 15, 1, 0), train=True)   # crop + flip
+    assert x.dtype == torch.uint8 and x.shape == (15, 3, 32, 32)
+    assert not torch.equal(x, data.train.images[epoch_batches(15, 15, 1, 0)[0].indices])
 
 
 def test_cifar100_uses_fine_labels(tmp_path):
