@@ -12,12 +12,13 @@ import sys
 from mnas import __version__
 from mnas.errors import MnasError
 
-COMMANDS = ["cost"]
+COMMANDS = ["cost", "export"]
 
 EPILOG = """examples:
   mnas cost specs/meliusnet22.yaml
   mnas cost specs/meliusnet22.yaml --set stem=imagenet --summary
   mnas cost specs/*.yaml --summary --format markdown
+  mnas export specs/meliusnet22.yaml --format python -o meliusnet22.py
 run 'mnas COMMAND --help' for a command's options."""
 
 
