@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mnas.cost.conventions import Convention
+from mnas.cost.budgets import Budget
+from mnas.cost.conventions import Convention, get_convention
 from mnas.cost.model import CostReport, cost_graph
+from mnas.errors import BudgetError, suggest
 from mnas.ir.graph import Graph
 from mnas.spec.expand import build_graph
 from mnas.spec.load import Spec, load_spec
@@ -63,3 +65,79 @@ def totals_line(report: CostReport) -> str:
     return (f"BOPs {t.bops:.3e} | FLOPs {t.flops:.3e} | OPs {t.ops:.3e} | params {t.params:,} "
             f"(binary {t.binary_params:,}, 32-bit {t.float_params:,}) | size "
             f"{t.size_mib:.3f} {c.size_unit} | convention '{c.name}': {c.description}")
+
+
+def budget_table(convention: str | Convention = "paper"):
+    """`mnas budgets`: every preset budget with the OPs, size and parameters the cost model
+    computes for its reference network under `convention`."""
+    import pandas as pd
+    from mnas.cost.budgets import PRESETS, SPECS_DIR, preset_budget
+    rows = []
+    for name, (file, sets) in PRESETS.items():
+        budget = preset_budget(name, convention)
+        report = cost(SPECS_DIR / file, sets, convention)
+        rows.append({"budget": name, "ops": budget.ops, "size_mib": budget.size_mib,
+                     "params": report.totals.params, "source": budget.source})
+    return pd.DataFrame(rows, columns=["budget", "ops", "size_mib", "params", "source"])
+
+
+def split_sets(spec: Spec, sets: Mapping[str, Any]) -> dict[str, Any]:
+    """The overrides among `sets` that `spec` accepts (a comparison spans specs with
+    different knobs: `stem` means nothing to MobileNet)."""
+    allowed = set(spec.settable())
+    return {k: v for k, v in sets.items() if k in allowed}
+
+
+def compare_table(paths: list[str | Path], sets: Mapping[str, Any] | None = None,
+                  budget: Budget | None = None, convention: str | Convention = "paper"):
+    """`mnas compare`: one row per spec (BOPs, FLOPs, OPs, params, size) and, with a budget,
+    the percentage of its OPs and size used and whether the network fits. Each override in
+    `sets` applies to the specs that accept it; one that no spec accepts is an error."""
+    import pandas as pd
+    from mnas.errors import SpecError
+    sets = dict(sets or {})
+    if budget is not None and budget.convention != get_convention(convention).name:
+        raise BudgetError(f"budget '{budget.name}' was computed under convention "
+                          f"'{budget.convention}', not '{get_convention(convention).name}'")
+    specs = [load_spec(p) for p in paths]
+    used: set[str] = set()
+    rows = []
+    for path, spec in zip(paths, specs):
+        mine = split_sets(spec, sets)
+        used |= set(mine)
+        report = cost_graph(build_graph(spec.with_values(mine) if mine else spec), convention)
+        t = report.totals
+        row: dict[str, Any] = {"network": report.name, "spec": str(path), "bops": t.bops,
+                               "flops": t.flops, "ops": t.ops, "params": t.params,
+                               "size_mib": t.size_mib}
+        if sets:
+            row["overrides"] = " ".join(f"{k}={v}" for k, v in mine.items()) or "-"
+        if budget is not None:
+            ops_used, size_used = budget.usage(t.ops, t.size_mib)
+            row["ops_pct"] = None if ops_used is None else 100 * ops_used
+            row["size_pct"] = None if size_used is None else 100 * size_used
+            row["fits"] = budget.fits(t.ops, t.size_mib)
+        rows.append(row)
+    unused = [k for k in sets if k not in used]
+    if unused:
+        known = sorted({n for s in specs for n in s.settable()})
+        raise SpecError(f"no spec accepts '{unused[0]}'{suggest(unused[0], known)}; these specs "
+                        f"set: {', '.join(known)}", field=f"--set {unused[0]}")
+    return pd.DataFrame(rows)
+
+
+def budget_line(budget: Budget) -> str:
+    """One line saying what a budget is and where its numbers came from."""
+    ops = "unbounded" if budget.ops is None else f"{budget.ops:.4e}"
+    size = "unbounded" if budget.size_mib is None else f"{budget.size_mib:.3f} MiB"
+    return (f"budget '{budget.name}': OPs {ops}, size {size} ({budget.source}; convention "
+            f"'{budget.convention}')")
+def diagram(path: str | Path, sets: Mapping[str, Any] | None = None, level: str = "block",
+            fold: bool = False, costs: bool = False, convention: str | Convention = "paper"):
+    """The layout of a spec's network diagram (`mnas render`); torch-free."""
+    from mnas.ir.shapes import infer_shapes
+    from mnas.render.layout import layout_graph
+    g = graph(path, sets)
+    shapes = infer_shapes(g)
+    report = cost_graph(g, convention, shapes)
+    return layout_graph(g, shapes, report, level=level, fold=fold, costs=costs)

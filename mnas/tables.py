@@ -1,10 +1,13 @@
-"""Render a DataFrame as a table (rich), CSV, JSON or Markdown: the one formatter every
-command shares, so `--format` means the same everywhere."""
+"""Render rows as a table (rich), CSV, JSON or Markdown: the one formatter every command
+shares, so `--format` means the same everywhere. Rows are plain dicts (or a DataFrame), so
+printing a table does not need pandas."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+from collections.abc import Sequence
 from typing import Any
 
 FORMATS = ("table", "csv", "json", "markdown")
@@ -19,6 +22,8 @@ def _cell(value: Any) -> str:
         if value != value:
             return "-"
         return f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:.4g}"
+    if value is None:
+        return "-"
     return str(value)
 
 
@@ -31,31 +36,58 @@ def json_default(value: Any):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def format_frame(df, fmt: str = "table", title: str | None = None, caption: str | None = None,
+def _width() -> int:
+    """The terminal's width; wide when piped, so rows are not wrapped in files."""
+    import shutil
+    import sys
+    return shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else 200
+
+
+def _records(data) -> tuple[list[str], list[dict]]:
+    if hasattr(data, "to_dict"):
+        return [str(c) for c in data.columns], data.to_dict(orient="records")
+    rows = list(data)
+    return (list(rows[0]) if rows else []), rows
+
+
+def _numeric(rows: Sequence[dict], column: str) -> bool:
+    values = [r[column] for r in rows if r[column] is not None]
+    return bool(values) and all(isinstance(v, (int, float)) or hasattr(v, "item") for v in values)
+
+
+def format_table(data, fmt: str = "table", title: str | None = None, caption: str | None = None,
                  width: int | None = None) -> str:
-    """`df` in the chosen format; table and markdown carry the title and caption (for
-    example the convention used), csv and json carry data only."""
+    """`data` (a DataFrame or a list of dicts) in the chosen format; table and markdown carry
+    the title and caption (for example the convention used), csv and json carry data only."""
+    columns, rows = _records(data)
     if fmt == "csv":
-        return df.to_csv(index=False).rstrip("\n")
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue().rstrip("\n")
     if fmt == "json":
-        return json.dumps(df.to_dict(orient="records"), default=json_default, indent=2)
+        return json.dumps(rows, default=json_default, indent=2)
+    numeric = {c: _numeric(rows, c) for c in columns}
     if fmt == "markdown":
-        head = "| " + " | ".join(map(str, df.columns)) + " |"
-        sep = "| " + " | ".join("---:" if df[c].dtype.kind in "iuf" else "---"
-                                for c in df.columns) + " |"
-        rows = ["| " + " | ".join(_cell(v) for v in row) + " |"
-                for row in df.itertuples(index=False)]
-        parts = ([f"**{title}**", ""] if title else []) + [head, sep, *rows]
-        return "\n".join(parts + ([f"", caption] if caption else []))
+        head = "| " + " | ".join(columns) + " |"
+        sep = "| " + " | ".join("---:" if numeric[c] else "---" for c in columns) + " |"
+        body = ["| " + " | ".join(_cell(r[c]) for c in columns) + " |" for r in rows]
+        parts = ([f"**{title}**", ""] if title else []) + [head, sep, *body]
+        return "\n".join(parts + (["", caption] if caption else []))
     if fmt == "table":
         from rich.console import Console
         from rich.table import Table
-        table = Table(title=title, caption=caption, caption_justify="left")
-        for c in df.columns:
-            table.add_column(str(c), justify="right" if df[c].dtype.kind in "iuf" else "left")
-        for row in df.itertuples(index=False):
-            table.add_row(*(_cell(v) for v in row))
+        table = Table(title=title, title_justify="left")
+        for c in columns:
+            table.add_column(c, justify="right" if numeric[c] else "left")
+        for r in rows:
+            table.add_row(*(_cell(r[c]) for c in columns))
         buf = io.StringIO()
-        Console(file=buf, width=width or 200, force_terminal=False, color_system=None).print(table)
-        return buf.getvalue().rstrip("\n")
+        Console(file=buf, width=width or _width(), force_terminal=False,
+                color_system=None).print(table)
+        return buf.getvalue().rstrip("\n") + (f"\n{caption}" if caption else "")
     raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+
+
+format_frame = format_table

@@ -12,12 +12,15 @@ import sys
 from mnas import __version__
 from mnas.errors import MnasError
 
-COMMANDS = ["cost", "export"]
+COMMANDS = ["cost", "budgets", "compare", "render", "export"]
 
 EPILOG = """examples:
   mnas cost specs/meliusnet22.yaml
   mnas cost specs/meliusnet22.yaml --set stem=imagenet --summary
   mnas cost specs/*.yaml --summary --format markdown
+  mnas budgets
+  mnas compare specs/*.yaml --budget mobilenet-0.75
+  mnas render specs/meliusnet22.yaml -o meliusnet22.png
   mnas export specs/meliusnet22.yaml --format python -o meliusnet22.py
 run 'mnas COMMAND --help' for a command's options."""
 

@@ -34,7 +34,7 @@ LAYER_COLUMNS = ["name", "op", "shape", "precision", "params", "macs", "bops", "
 def run(args) -> int:
     from mnas import api
     from mnas.spec.load import parse_sets
-    from mnas.tables import format_frame, json_default
+    from mnas.tables import format_table, json_default
 
     sets = parse_sets(args.sets)
     reports = [api.cost(path, sets, args.convention) for path in args.specs]
@@ -42,23 +42,32 @@ def run(args) -> int:
         objs = [api.cost_json(r, layers=not args.summary, by=args.by) for r in reports]
         print(json.dumps(objs[0] if len(objs) == 1 else objs, indent=2, default=json_default))
         return 0
-    import pandas as pd
     convention = reports[0].convention
     caption = f"convention '{convention.name}': {convention.description}"
     if args.summary:
-        df = pd.DataFrame([api.summary_row(r) for r in reports])
-        print(format_frame(df, args.format, title="Cost summary", caption=caption))
+        rows = [api.summary_row(r) for r in reports]
+        print(format_table(rows, args.format, title="Cost summary", caption=caption))
         return 0
     chunks = []
     for report, path in zip(reports, args.specs):
-        df = report.rollup(args.by) if args.by else report.table()[LAYER_COLUMNS]
+        rows = (report.rollup(args.by) if args.by else
+                [{c: getattr(layer, c) for c in LAYER_COLUMNS} | {"shape": _shape(layer.shape)}
+                 for layer in report.layers])
         if args.format == "csv":
-            df.insert(0, "network", report.name)
-            chunks.append(format_frame(df, "csv") if not chunks else
-                          format_frame(df, "csv").split("\n", 1)[1])
+            rows = [{"network": report.name, **r} for r in _records(rows)]
+            text = format_table(rows, "csv")
+            chunks.append(text if not chunks else text.split("\n", 1)[1])
             continue
         title = f"{report.name} ({path})" + (f", by {args.by}" if args.by else "")
-        chunks.append(format_frame(df, args.format, title=title,
+        chunks.append(format_table(rows, args.format, title=title,
                                    caption=api.totals_line(report)))
     print(("\n" if args.format == "csv" else "\n\n").join(chunks))
     return 0
+
+
+def _shape(shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def _records(rows):
+    return rows.to_dict(orient="records") if hasattr(rows, "to_dict") else rows

@@ -1,4 +1,4 @@
-"""Element-wise activations: ReLU and the binarising sign."""
+"""Element-wise activations: ReLU, the binarising sign, and Bi-Real Net's approximated sign."""
 
 from __future__ import annotations
 
@@ -37,6 +37,11 @@ def _lower_sign(p: SignParams, ins, out):
     return Sign(p.clip)
 
 
+def _lower_approx_sign(p, ins, out):
+    from mnas.lower.layers import ApproxSign
+    return ApproxSign()
+
+
 def _lower_relu(p, ins, out):
     from mnas.lower.layers import ReLU
     return ReLU()
@@ -45,6 +50,11 @@ def _lower_relu(p, ins, out):
 SIGN = register(OpDef(
     name="sign", params=SignParams, infer_shape=_same, count=_no_cost, lower=_lower_sign,
     doc="Binarise activations to +-1 with a clipped straight-through gradient."))
+APPROX_SIGN = register(OpDef(
+    name="approx_sign", params=NoParams, infer_shape=_same, count=_no_cost,
+    lower=_lower_approx_sign,
+    doc="Bi-Real Net's sign: forward +-1 like `sign`; backward the derivative of its "
+        "piecewise quadratic approximation, 2 - 2|x| where |x| < 1, else 0."))
 RELU = register(OpDef(
     name="relu", params=NoParams, infer_shape=_same, count=_no_cost, lower=_lower_relu,
     doc="Rectified linear unit."))

@@ -15,7 +15,10 @@ class Conv2dParams:
     """`out` output channels, or `reduction` r: out = round(C_in / r / multiple) * multiple.
     `padding` defaults to dilation * (kernel // 2) ('same' for odd kernels at stride 1).
     `binary`: sign of the weights in the forward pass; the input is expected to come binarised
-    from a `sign` layer."""
+    from a `sign` layer. `weight_scale` (binary only): multiply the signed weights of each
+    output channel by their mean |w| (XNOR-Net / Bi-Real Net's magnitude-aware weights);
+    computed from the weights, so it adds no parameters, and a following BatchNorm absorbs it
+    at inference, so it adds no ops."""
 
     kernel: int
     out: int | None = None
@@ -27,10 +30,14 @@ class Conv2dParams:
     groups: int = 1
     bias: bool = False
     binary: bool = False
+    weight_scale: bool = False
 
     def check(self) -> None:
         if (self.out is None) == (self.reduction is None):
             raise ParamError("out", "give exactly one of 'out' and 'reduction'")
+        if self.weight_scale and not self.binary:
+            raise ParamError("weight_scale", "only binary convolutions scale their weights; "
+                                             "add 'binary: true' or drop 'weight_scale'")
         positive(self, "kernel", "out", "reduction", "multiple", "stride", "dilation", "groups")
         if self.padding is not None and self.padding < 0:
             raise ParamError("padding", f"must be >= 0, got {self.padding}")
@@ -68,8 +75,9 @@ def _count(p: Conv2dParams, ins, out) -> Counts:
 
 
 def _lower(p: Conv2dParams, ins, out):
-    from mnas.lower.layers import BinaryConv2d, Conv2d
-    cls = BinaryConv2d if p.binary else Conv2d
+    from mnas.lower import layers
+    cls = (layers.ScaledBinaryConv2d if p.weight_scale else layers.BinaryConv2d) if p.binary \
+        else layers.Conv2d
     return cls(ins[0][0], out[0], p.kernel, stride=p.stride, padding=p.pad,
                dilation=p.dilation, groups=p.groups, bias=p.bias)
 

@@ -107,13 +107,13 @@ class _Expander:
                 (var, seq), = spec.items()
                 seq = self.value(seq, env, spec.loc_of(var), f"{f}.for.{var}", where)
                 if not isinstance(seq, list):
-                    raise spec.loc_of(var).error(f"expected a list, got {seq!r}", f"{f}.for.{var}")
+                    raise spec.loc_of(var).error(f"expected a list, got {seq!r}{where}", f"{f}.for.{var}")
                 envs = [{**env, var: v} for v in seq]
             for k, ienv in enumerate(envs):
                 if "when" in item:
                     cond = self.value(item["when"], ienv, item.loc_of("when"), f + ".when", where)
                     if not isinstance(cond, bool):
-                        raise item.loc_of("when").error(f"expected true or false, got {cond!r}",
+                        raise item.loc_of("when").error(f"expected true or false, got {cond!r}{where}",
                                                         f + ".when")
                     if not cond:
                         continue
@@ -122,7 +122,7 @@ class _Expander:
                     name = self.value(item["name"], ienv, item.loc_of("name"), f + ".name", where)
                     if not isinstance(name, str) or not name or any(c.isspace() for c in name):
                         raise item.loc_of("name").error(
-                            f"expected a name without spaces, got {name!r}", f + ".name")
+                            f"expected a name without spaces, got {name!r}{where}", f + ".name")
                 else:
                     name = item.get("op") or (item["block"] if not is_template(item.get("block"))
                                               else None) or "group"
@@ -138,7 +138,7 @@ class _Expander:
                                         where)
                     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
                         raise item.loc_of("repeat").error(
-                            f"expected a count >= 0, got {repeat!r}", f + ".repeat")
+                            f"expected a count >= 0, got {repeat!r}{where}", f + ".repeat")
                     index_var = item.get("index")
                     for r in range(repeat):
                         renv = {**ienv, index_var: r} if isinstance(index_var, str) else ienv
@@ -153,7 +153,7 @@ class _Expander:
         seen: dict[str, _Instance] = {}
         for inst in out:
             if inst.local in seen:
-                raise inst.item.loc.error(f"duplicate layer name '{inst.local}' in this scope",
+                raise inst.item.loc.error(f"duplicate layer name '{inst.local}' in this scope{where}",
                                           inst.field + ".name")
             seen[inst.local] = inst
             frame.names.add(inst.local)
@@ -232,7 +232,9 @@ class _Expander:
         return self.spec.blocks[name]
 
     def block_args(self, block: BlockDef, item: YamlMap, env, fieldname: str, where: str) -> dict:
-        raw = item.get("args", {}) or {}
+        raw = item.get("args")
+        if raw is None:
+            return self.complete_args(block, {}, item.loc, fieldname)
         if not isinstance(raw, YamlMap):
             raise item.loc_of("args").error("expected a mapping of arguments", fieldname + ".args")
         for key in raw:
@@ -253,6 +255,13 @@ class _Expander:
 
     def call_block(self, block: BlockDef, args: dict, frame: _Frame,
                    scopes: tuple[Scope, ...]) -> str:
+        where = f" (in {frame.prefix[:-1]})" if frame.prefix else ""
+        for i, check in enumerate(block.checks):
+            f = f"{block.field}.checks[{i}]"
+            ok = self.value(check["test"], args, check.loc_of("test"), f + ".test", where)
+            if ok is not True:
+                given = ", ".join(f"{k}={v!r}" for k, v in args.items() if k in check["test"])
+                raise check.loc.error(f"{check['message']} ({given}){where}", f)
         out = self.expand(block.layers, args, block.field + ".layers", frame, scopes)
         if block.output is not None:
             if block.output not in frame.names:

@@ -16,13 +16,14 @@ from mnas.spec.source import Loc, YamlMap, YamlSeq, parse_yaml, read_yaml
 
 NETWORK_KEYS = ("name", "description", "include", "input", "values", "layers", "block", "blocks")
 LIBRARY_KEYS = ("description", "include", "blocks")
-BLOCK_KEYS = ("description", "args", "required", "layers", "output")
+BLOCK_KEYS = ("description", "args", "required", "checks", "layers", "output")
 
 
 @dataclass(frozen=True)
 class BlockDef:
-    """A reusable, parameterised sub-graph: `args` (name -> default), `required` args, and
-    its `layers`; `output` names the layer whose value the block returns (default: last)."""
+    """A reusable, parameterised sub-graph: `args` (name -> default), `required` args,
+    `checks` on the arguments (`{test: EXPR, message: TEXT}`, an error when false), and its
+    `layers`; `output` names the layer whose value the block returns (default: last)."""
 
     name: str
     args: Mapping[str, Any]
@@ -31,6 +32,7 @@ class BlockDef:
     output: str | None
     loc: Loc
     field: str
+    checks: YamlSeq | tuple = ()
 
 
 @dataclass(frozen=True)
@@ -125,17 +127,18 @@ def _load_blocks(path: Path, data: YamlMap, blocks: dict[str, BlockDef], seen: s
         loc = includes.loc_of(i) if isinstance(includes, YamlSeq) else data.loc_of("include")
         if not isinstance(inc, str):
             raise loc.error(f"expected a file name, got {inc!r}", f"include[{i}]")
-        target = (path.parent / inc).resolve()
-        if str(target) in stack:
-            raise loc.error(f"include cycle: {' -> '.join(stack + (str(target),))}", f"include[{i}]")
-        if str(target) in seen:
+        target = Path(os.path.normpath(path.parent / inc))
+        key = str(target.resolve())
+        if key in stack:
+            raise loc.error(f"include cycle: {' -> '.join(stack + (key,))}", f"include[{i}]")
+        if key in seen:
             continue
-        seen.add(str(target))
+        seen.add(key)
         if not target.exists():
             raise loc.error(f"included file not found: {target}", f"include[{i}]")
         lib = _expect_map(_read_cached(target), Loc(str(target), 1, 1), "a block library")
         _check_keys(lib, LIBRARY_KEYS, "a block library")
-        _load_blocks(target, lib, blocks, seen, stack + (str(target),))
+        _load_blocks(target, lib, blocks, seen, stack + (key,))
         for name, block in _parse_blocks(lib).items():
             if name in blocks:
                 raise block.loc.error(f"block '{name}' is also defined at {blocks[name].loc.file}:"
@@ -166,8 +169,13 @@ def _parse_blocks(data: YamlMap) -> dict[str, BlockDef]:
         output = body.get("output")
         if output is not None and not isinstance(output, str):
             raise body.loc_of("output").error("expected a layer name", fieldname + ".output")
+        checks = body.get("checks", ())
+        if checks and (not isinstance(checks, YamlSeq) or not all(
+                isinstance(c, YamlMap) and set(c) == {"test", "message"} for c in checks)):
+            raise body.loc_of("checks").error("expected a list of {test: EXPR, message: TEXT}",
+                                              fieldname + ".checks")
         out[name] = BlockDef(name, MappingProxyType({**{r: None for r in required}, **args}),
-                             tuple(required), layers, output, body.loc, fieldname)
+                             tuple(required), layers, output, body.loc, fieldname, checks)
     return out
 
 
