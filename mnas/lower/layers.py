@@ -62,6 +62,21 @@ class SignSTE(torch.autograd.Function):
         return grad * passes, None
 
 
+class ApproxSignSTE(torch.autograd.Function):
+    """sign(x) with Bi-Real Net's gradient: the derivative of its piecewise quadratic
+    approximation, grad * (2 - 2|x|) where |x| < 1, else 0."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return binarize(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (2 - 2 * x.abs()).clamp_(min=0)
+
+
 class WeightSTE(torch.autograd.Function):
     """sign(w) with an identity gradient, so the 32-bit latent weights keep learning."""
 
@@ -100,6 +115,16 @@ class Sign(nn.Module):
 
 
 @remember_args
+class ApproxSign(nn.Module):
+    """Bi-Real Net's sign: +-1 forward, piecewise quadratic gradient."""
+
+    def forward(self, x):
+        if _exporting():
+            return binarize(x)
+        return ApproxSignSTE.apply(x)
+
+
+@remember_args
 class ReLU(nn.ReLU):
     pass
 
@@ -122,6 +147,19 @@ class BinaryConv2d(Conv2d):
     def forward(self, x):
         w = binarize(self.weight) if _exporting() else WeightSTE.apply(self.weight)
         return self._conv_forward(x, w, self.bias)
+
+
+@remember_args
+class ScaledBinaryConv2d(BinaryConv2d):
+    """Binary convolution whose signed weights are scaled, per output channel, by the mean
+    |w| of the latent weights (Bi-Real Net's magnitude-aware weights; the scale is detached,
+    as in the Bi-Real authors' release, so the weights' gradient is the plain
+    straight-through one times the scale)."""
+
+    def forward(self, x):
+        scale = self.weight.detach().abs().mean(dim=(1, 2, 3), keepdim=True)
+        signed = binarize(self.weight) if _exporting() else WeightSTE.apply(self.weight)
+        return self._conv_forward(x, signed * scale, self.bias)
 
 
 @remember_args

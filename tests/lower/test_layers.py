@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnas.lower.layers import (BatchNorm, BinaryConv2d, BinaryLinear, ChannelShuffle, Merge,
-                               Sign)
+from mnas.lower.layers import (ApproxSign, BatchNorm, BinaryConv2d, BinaryLinear,
+                               ChannelShuffle, Merge, ScaledBinaryConv2d, Sign)
 
 
 def test_sign_forward_is_plus_minus_one_with_zero_positive():
@@ -86,3 +86,22 @@ def test_add_last_adds_onto_the_last_channels():
 def test_channel_shuffle_interleaves_groups():
     x = torch.arange(6.0).reshape(1, 6, 1, 1)
     assert ChannelShuffle(2)(x).flatten().tolist() == [0, 3, 1, 4, 2, 5]
+
+
+def test_approx_sign_has_bi_reals_gradient():
+    x = torch.tensor([-1.5, -1.0, -0.5, -0.0, 0.25, 0.75, 1.0, 2.0], requires_grad=True)
+    out = ApproxSign()(x)
+    assert out.tolist() == [-1, -1, -1, 1, 1, 1, 1, 1]
+    out.sum().backward()
+    assert x.grad.tolist() == [0, 0, 1, 2, 1.5, 0.5, 0, 0]
+
+
+def test_scaled_binary_conv_scales_signed_weights_by_mean_magnitude():
+    torch.manual_seed(0)
+    conv = ScaledBinaryConv2d(4, 3, 3, padding=1, bias=False)
+    x = torch.randn(2, 4, 5, 5).sign()
+    w = conv.weight.detach()
+    expected = F.conv2d(x, torch.where(w >= 0, 1.0, -1.0) * w.abs().mean((1, 2, 3), keepdim=True),
+                        padding=1)
+    assert torch.allclose(conv(x), expected, atol=1e-6)
+    assert sum(p.numel() for p in conv.parameters()) == 3 * 4 * 9  # the scale adds none
