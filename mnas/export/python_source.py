@@ -94,6 +94,8 @@ def python_source(graph: Graph, source: str = "") -> str:
     with torch.device("meta"):
         modules = lower_node_modules(graph)
     cls = class_name(graph)
+    if hasattr(layers, cls) or cls in RESERVED:
+        cls += "Network"  # do not shadow a layer class or a name the code uses
     shape = tuple(graph.input.params.shape)
     var = _variables(graph)
     init, made = [], set()

@@ -4,7 +4,8 @@ Inputs carry a batch dimension; IR shapes do not. `forward` takes a node's input
 Binarisation follows the MeliusNet paper (eq. 1) and its authors' implementation: sign gives
 +1 where x >= 0 and -1 elsewhere (never 0, unlike `torch.sign`); the gradient of activations
 passes straight through where |x| <= clip and is zero elsewhere; binary layers use the sign of
-their 32-bit latent weights with a plain straight-through gradient, no scaling factor.
+their 32-bit latent weights with a plain straight-through gradient, no scaling factor (unless
+a conv asks for Bi-Real Net's `weight_scale`), no bias (unless the spec asks).
 
 Weights start with He et al.'s normal initialisation (fan-in, ReLU gain: std = sqrt(2 / fan_in)),
 the method the paper cites ([12]), for every conv and linear weight; biases start at zero,

@@ -203,3 +203,26 @@ def test_bad_exports_are_one_line_errors(tmp_path, capsys, fmt, weights, message
 def test_unknown_format_is_an_error(tmp_path):
     with pytest.raises(MnasError, match="unknown export format 'tflite'"):
         export_spec(ALL_OPS, "tflite", tmp_path / "x")
+
+
+def test_yaml_export_does_not_import_torch(tmp_path):
+    code = ("import sys; from mnas.cli import main; "
+            f"rc = main(['export', 'specs/meliusnet22.yaml', '--format', 'yaml', '-o', "
+            f"{str(tmp_path / 'flat.yaml')!r}]); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "flat.yaml").is_file()
+
+
+def test_python_source_network_named_like_a_layer_class(tmp_path):
+    spec = tmp_path / "sign.yaml"
+    spec.write_text("name: Sign\ninput: [4]\nlayers:\n  - {name: s, op: sign}\n"
+                    "  - {name: fc, op: linear, out: 2, binary: true}\n")
+    out = export_spec(spec, "python", tmp_path / "net.py").path
+    loaded = importlib.util.spec_from_file_location("sign_net", out)
+    source = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(source)
+    assert source.Network.__name__ == "SignNetwork" and source.Sign is not source.Network
+    assert source.Network()(source.torch.ones(3, 4)).shape == (3, 2)
