@@ -4,7 +4,8 @@ Inputs carry a batch dimension; IR shapes do not. `forward` takes a node's input
 Binarisation follows the MeliusNet paper (eq. 1) and its authors' implementation: sign gives
 +1 where x >= 0 and -1 elsewhere (never 0, unlike `torch.sign`); the gradient of activations
 passes straight through where |x| <= clip and is zero elsewhere; binary layers use the sign of
-their 32-bit latent weights with a plain straight-through gradient, no scaling factor.
+their 32-bit latent weights with a plain straight-through gradient, no scaling factor (unless
+a conv asks for Bi-Real Net's `weight_scale`), no bias (unless the spec asks).
 
 Weights start with He et al.'s normal initialisation (fan-in, ReLU gain: std = sqrt(2 / fan_in)),
 the method the paper cites ([12]), for every conv and linear weight; biases start at zero,
@@ -62,6 +63,21 @@ class SignSTE(torch.autograd.Function):
         return grad * passes, None
 
 
+class ApproxSignSTE(torch.autograd.Function):
+    """sign(x) with Bi-Real Net's gradient: the derivative of its piecewise quadratic
+    approximation, grad * (2 - 2|x|) where |x| < 1, else 0."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return binarize(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (2 - 2 * x.abs()).clamp_(min=0)
+
+
 class WeightSTE(torch.autograd.Function):
     """sign(w) with an identity gradient, so the 32-bit latent weights keep learning."""
 
@@ -100,6 +116,16 @@ class Sign(nn.Module):
 
 
 @remember_args
+class ApproxSign(nn.Module):
+    """Bi-Real Net's sign: +-1 forward, piecewise quadratic gradient."""
+
+    def forward(self, x):
+        if _exporting():
+            return binarize(x)
+        return ApproxSignSTE.apply(x)
+
+
+@remember_args
 class ReLU(nn.ReLU):
     pass
 
@@ -122,6 +148,19 @@ class BinaryConv2d(Conv2d):
     def forward(self, x):
         w = binarize(self.weight) if _exporting() else WeightSTE.apply(self.weight)
         return self._conv_forward(x, w, self.bias)
+
+
+@remember_args
+class ScaledBinaryConv2d(BinaryConv2d):
+    """Binary convolution whose signed weights are scaled, per output channel, by the mean
+    |w| of the latent weights (Bi-Real Net's magnitude-aware weights; the scale is detached,
+    as in the Bi-Real authors' release, so the weights' gradient is the plain
+    straight-through one times the scale)."""
+
+    def forward(self, x):
+        scale = self.weight.detach().abs().mean(dim=(1, 2, 3), keepdim=True)
+        signed = binarize(self.weight) if _exporting() else WeightSTE.apply(self.weight)
+        return self._conv_forward(x, signed * scale, self.bias)
 
 
 @remember_args

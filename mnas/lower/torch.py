@@ -75,7 +75,22 @@ def to_module(graph: Graph, shapes: dict[str, Shape] | None = None) -> fx.GraphM
         values[node.name] = fx_graph.call_module(node.name,
                                                  tuple(values[i] for i in node.inputs))
     fx_graph.output(values[graph.output.name])
-    return fx.GraphModule(modules, fx_graph, class_name=class_name(graph))
+    return fx.GraphModule(_tree(modules), fx_graph, class_name=class_name(graph))
+
+
+def _tree(modules: dict[str, nn.Module]) -> nn.Module:
+    """The modules under their dotted names, scopes as plain `nn.Module`s, in network order
+    (GraphModule would order a flat dict by nesting depth, scrambling the state dict)."""
+    root = nn.Module()
+    for name, module in modules.items():
+        parent = root
+        *scopes, last = name.split(".")
+        for part in scopes:
+            if part not in parent._modules:
+                parent.add_module(part, nn.Module())
+            parent = parent._modules[part]
+        parent.add_module(last, module)
+    return root
 
 
 def example_input(graph: Graph, batch: int = 1, seed: int = 0,

@@ -1,0 +1,45 @@
+"""`mnas export`: write a spec as TorchScript, ONNX, a state dict, standalone Python or the
+fully expanded YAML."""
+
+from __future__ import annotations
+
+from mnas.cli.common import Formatter, add_set
+from mnas.export import FORMATS  # torch-free; the formats import torch when run
+
+EXAMPLES = """examples:
+  mnas export specs/meliusnet22.yaml --format python -o meliusnet22.py
+  mnas export specs/meliusnet22.yaml --format yaml -o flat.yaml --set stem=imagenet
+  mnas export specs/meliusnet22.yaml --format onnx -o m22.onnx --weights runs/m22/best.pt
+  mnas export specs/meliusnet22.yaml --format torchscript -o m22.ts
+  mnas export specs/meliusnet22.yaml --format state-dict -o init.pt
+
+formats:
+  torchscript  traced inference graph (eval mode), loads with torch.jit.load
+  onnx         inference graph (eval mode, dynamic batch), for onnxruntime and others
+  state-dict   the lowered module's weights under the spec's layer names (torch.save)
+  python       standalone .py defining the network as a plain nn.Module (needs only torch)
+  yaml         the fully expanded spec, overrides applied; 'mnas cost' reads it back"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="export a network (torchscript, onnx, state dict, "
+                       "python, expanded yaml)",
+                       description="Export a spec's network in a format other tools read.",
+                       epilog=EXAMPLES, formatter_class=Formatter)
+    p.add_argument("spec", metavar="SPEC", help="network spec YAML file")
+    p.add_argument("--format", required=True, choices=FORMATS, help="what to write")
+    p.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write")
+    p.add_argument("--weights", metavar="CKPT",
+                   help="trained weights to export: a state dict, or a checkpoint dict with "
+                        "the state dict under 'model' (torchscript, onnx, state-dict)")
+    add_set(p)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from mnas.export import export_spec
+    from mnas.spec.load import parse_sets
+
+    done = export_spec(args.spec, args.format, args.output, parse_sets(args.sets), args.weights)
+    print(f"wrote {done.path} ({done.format}: {done.network}, {done.layers} layers; {done.note})")
+    return 0

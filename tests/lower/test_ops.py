@@ -1,0 +1,40 @@
+"""Every registered op type lowers, and the all-ops fixture spec keeps covering them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mnas import api
+from mnas.ops.activation import NoParams
+from mnas.ops.registry import NO_COST, OpDef, all_ops, register
+
+ALL_OPS = Path(__file__).resolve().parent / "data" / "all_ops.yaml"
+
+
+def test_all_ops_fixture_uses_every_registered_op():
+    used = {node.op for node in api.graph(ALL_OPS).nodes}
+    assert used == set(all_ops())
+
+
+@pytest.mark.parametrize("name", sorted(all_ops()))
+def test_every_op_lowers_to_a_module(name):
+    import torch
+    graph = api.graph(ALL_OPS)
+    shapes = api.cost(ALL_OPS).layers
+    node = next(n for n in graph.nodes if n.op == name)
+    by_name = {layer.name: layer.shape for layer in shapes}
+    module = all_ops()[name].lower(node.params, tuple(by_name[i] for i in node.inputs),
+                                   by_name[node.name])
+    assert isinstance(module, torch.nn.Module)
+
+
+def test_registry_rejects_an_op_without_lowering():
+    with pytest.raises(TypeError):
+        OpDef(name="nolower", params=NoParams, infer_shape=lambda p, ins: ins[0],
+              count=lambda p, ins, out: NO_COST, doc="x")
+    with pytest.raises(TypeError, match="lower must be callable"):
+        register(OpDef(name="nolower", params=NoParams, infer_shape=lambda p, ins: ins[0],
+                       count=lambda p, ins, out: NO_COST, lower=None, doc="x"))
+    assert "nolower" not in all_ops()
