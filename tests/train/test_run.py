@@ -73,6 +73,13 @@ def test_run_folder_holds_metrics_final_and_exportable_weights(tmp_path, cifar_s
     best = torch.load(tmp_path / "best.pt", weights_only=False)
     assert best["epoch"] == final["best_epoch"]
     assert result.best_val_acc == final["best_val_acc"]
+    # `mnas export --weights` takes the final checkpoint as it is
+    from mnas.cli import main
+    sets = [f"--set={k}={v}".replace(" ", "") for k, v in tiny_sets.items()]
+    assert main(["export", str(cifar_spec), *sets, "--format", "state-dict",
+                 "-o", str(tmp_path / "exported.pt"), "--weights", str(tmp_path / "final.pt")]) == 0
+    exported = torch.load(tmp_path / "exported.pt", weights_only=True)
+    assert all(torch.equal(exported[k], state["model"][k]) for k in state["model"])
 
 
 def test_loop_learns_a_small_float_network():
