@@ -64,8 +64,8 @@ class OpDef:
     params: type
     infer_shape: InferShape
     count: Count
-    lower: Lower
     doc: str
+    lower: Lower
     min_inputs: int = 1
     max_inputs: int | None = 1
     fc: bool = False

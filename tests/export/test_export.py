@@ -7,7 +7,6 @@ import importlib.util
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import pytest
 
@@ -16,10 +15,11 @@ from mnas.cli import main
 from mnas.errors import MnasError
 from mnas.export import export_spec
 
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import NETWORK_SPECS, ROOT
+
 ALL_OPS = ROOT / "tests" / "lower" / "data" / "all_ops.yaml"
 MELIUSNET22 = ROOT / "specs" / "meliusnet22.yaml"
-SPECS = sorted((ROOT / "specs").glob("*.yaml")) + [ALL_OPS]
+SPECS = [*NETWORK_SPECS, ALL_OPS]
 SMALL = {"input": [3, 32, 32]}
 # (spec, overrides) for the torch formats: every op type, and a real network at a small input
 NETWORKS = [pytest.param(ALL_OPS, None, id="all_ops"),

@@ -82,6 +82,7 @@ def test_registry_rejects_incomplete_opdef():
     class P:
         pass
     with pytest.raises(TypeError, match="frozen dataclass"):
-        register(OpDef("bad", P, lambda p, i: i[0], lambda p, i, o: None, "doc"))
+        register(OpDef("bad", P, lambda p, i: i[0], lambda p, i, o: None, "doc",
+                       lambda p, i, o: None))
     with pytest.raises(ValueError, match="registered twice"):
         register(REGISTRY["relu"])

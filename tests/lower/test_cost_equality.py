@@ -4,8 +4,6 @@ the largest network at 224x224 does no arithmetic."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -15,7 +13,12 @@ from mnas.cost.model import cost_graph
 from mnas.lower.layers import BinaryConv2d, BinaryLinear
 from mnas.lower.torch import to_module
 
-MELIUSNET22 = Path(__file__).resolve().parents[2] / "specs" / "meliusnet22.yaml"
+from conftest import NETWORK_SPECS, ROOT
+
+ALL_OPS = ROOT / "tests" / "lower" / "data" / "all_ops.yaml"  # every registered op type
+LOWER_SPECS = [*NETWORK_SPECS, ALL_OPS]  # globbed: a new spec is checked automatically
+MELIUSNET22 = ROOT / "specs" / "meliusnet22.yaml"
+per_spec = pytest.mark.parametrize("spec_path", LOWER_SPECS, ids=[p.stem for p in LOWER_SPECS])
 
 
 def _lowered(spec_path, sets=None):
@@ -37,6 +40,7 @@ def _split_params(module: torch.nn.Module) -> tuple[int, int]:
     return binary, other
 
 
+@per_spec
 def test_parameter_counts_equal_the_cost_model(spec_path, sets=None):
     graph, module, report = _lowered(spec_path, sets)
     for layer in report.layers[1:]:
@@ -50,6 +54,7 @@ def test_parameter_counts_equal_the_cost_model(spec_path, sets=None):
         assert binary > 0 and other > 0
 
 
+@per_spec
 def test_flop_counter_macs_equal_the_cost_model(spec_path, sets=None):
     graph, module, report = _lowered(spec_path, sets)
     x = torch.empty((1, *graph.input.params.shape), device="meta")

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from mnas import api
 from mnas.ops.activation import NoParams
 from mnas.ops.registry import NO_COST, OpDef, all_ops, register
 
-ALL_OPS = Path(__file__).resolve().parent / "data" / "all_ops.yaml"
+from conftest import ROOT
+
+ALL_OPS = ROOT / "tests" / "lower" / "data" / "all_ops.yaml"
 
 
 def test_all_ops_fixture_uses_every_registered_op():

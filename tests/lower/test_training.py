@@ -3,8 +3,6 @@ parameter, in the IR's layer order and with the IR's names."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -12,8 +10,12 @@ from mnas import api
 from mnas.ir.shapes import infer_shapes
 from mnas.lower.torch import LowerError, example_input, to_module
 
-ROOT = Path(__file__).resolve().parents[2]
-ALL_OPS = ROOT / "tests" / "lower" / "data" / "all_ops.yaml"
+from conftest import NETWORK_SPECS, ROOT
+
+ALL_OPS = ROOT / "tests" / "lower" / "data" / "all_ops.yaml"  # every registered op type
+# real forward/backward passes take seconds per network on 2 shared cores
+TRAIN_SPECS = [pytest.param(p, id=p.stem, marks=pytest.mark.slow) for p in NETWORK_SPECS] + \
+    [pytest.param(ALL_OPS, id="all_ops")]
 SMALL = {"input": [3, 32, 32]}  # every spec downsamples 32x to 1x1 at most
 BATCH = 4  # BatchNorm of 2 samples at 1x1 outputs +-1 whatever its input: no gradient
 
@@ -25,6 +27,7 @@ def _small_graph(spec_path):
     return graph
 
 
+@pytest.mark.parametrize("spec_path", TRAIN_SPECS)
 def test_forward_backward_reaches_every_parameter(spec_path):
     torch.manual_seed(0)
     graph = _small_graph(spec_path)
