@@ -378,10 +378,13 @@ def report(checks: list[Check], plot_name: str) -> str:
 
 # -- plot ---------------------------------------------------------------------------------------
 def plot_points() -> list[dict]:
-    """One point per spec (and per stem for binary networks): what the plot draws."""
+    """One point per ImageNet spec (and per stem for binary networks): what the plot draws.
+    Specs for other input sizes (specs/meliusnet-cifar.yaml) are not the paper's networks."""
     points = []
     for path in sorted(SPECS.glob("*.yaml")):
         spec = api.load(path)
+        if tuple(spec.input[1:]) != (224, 224):
+            continue
         stems = [None]
         if "stem" in spec.settable():
             default = spec.values.get("stem") or spec.blocks[spec.block].args.get("stem")

@@ -206,6 +206,32 @@ def parse_name(name: str) -> tuple[str, str | None]:
     return kind, arg or None
 
 
+def prepare_data(name: str, download: bool = False) -> None:
+    """Check that the data is there (downloading CIFAR when asked) before any worker starts,
+    so a missing dataset is one error in one process and DDP ranks never download at once."""
+    kind, arg = parse_name(name)
+    if kind == "digits":
+        try:
+            import sklearn.datasets  # noqa: F401
+        except ImportError:
+            raise DataError("--data digits needs scikit-learn: pip install scikit-learn") from None
+    elif kind in CIFAR_DIRS:
+        root = Path(arg or "data")
+        if _find_cifar_dir(kind, root) is None:
+            if download:
+                _download_cifar(kind, root)
+            if _find_cifar_dir(kind, root) is None:
+                raise DataError(
+                    f"{kind} not found in {root}/ (expected {root / CIFAR_DIRS[kind]}/); pass "
+                    f"--download (needs torchvision) or download {CIFAR_URLS[kind]} and unpack "
+                    f"it there")
+    else:
+        for split in ("train", "val"):
+            if not (Path(arg) / split).is_dir():
+                raise DataError(f"{Path(arg) / split}: missing (folder data needs train/ and "
+                                f"val/ subfolders, one folder per class inside each)")
+
+
 def open_data(name: str, input_shape: Sequence[int], download: bool = False) -> Data:
     """The dataset `name` shaped for a network whose input is `input_shape` (C, H, W)."""
     kind, arg = parse_name(name)

@@ -35,7 +35,7 @@ from mnas.train import checkpoint as ckpt
 from mnas.train.backends import BACKENDS, BackendError, Context, ddp_context, launch_ddp, \
     local_context, state_digest
 from mnas.train.data import Data, DataError, epoch_batches, eval_batches, open_data, \
-    parse_name, steps_per_epoch
+    parse_name, prepare_data, steps_per_epoch
 from mnas.train.loop import OnStep, evaluate, train_epoch
 from mnas.train.recipe import Recipe, he_init, make_optimizer, make_scheduler
 
@@ -219,7 +219,7 @@ def fit(module, data: Data, recipe: Recipe, ctx: Context, *, name: str, seed: in
             if not resume:
                 raise ckpt.CheckpointError(f"{out}: already holds a run ({ckpt.RESUME}); pass "
                                            f"--resume to continue it, or choose another --out")
-            state = ckpt.load(path, map_location=ctx.device)
+            state = ckpt.load(path)     # on the CPU: RNG states must stay CPU tensors
             ckpt.check_same_run(state.get("fingerprint", {}), fingerprint, path)
             module.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -320,7 +320,7 @@ def check_job(job: TrainJob) -> TrainJob:
                            f"{', '.join(BACKENDS)}")
     if job.workers < 0:
         raise BackendError(f"--workers: must be >= 0, got {job.workers}")
-    parse_name(job.data)
+    prepare_data(job.data, job.download)
     return job
 
 

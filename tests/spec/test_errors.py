@@ -89,7 +89,7 @@ SET_CASES = {
     "no equals": (["stages"], "--set: expected KEY=VALUE, got 'stages'"),
     "bad yaml": (["stages=[4,5"], "--set stages: cannot read value '[4,5': invalid YAML"),
     "bad stem": (["stem=foo"], at('"stem_${stem}"') + ": blocks.meliusnet.layers[0].block: "
-                               "unknown block 'stem_foo' (did you mean 'stem_grouped'?)"),
+                               "unknown block 'stem_foo' (did you mean 'stem_cifar'?)"),
     "bad count": (["stages=[4,five,4,4]"], at('"${stages[i]}"') + ": "
                   "blocks.meliusnet.layers[1].layers[0].repeat: expected a count >= 0, "
                   "got 'five' (in stage2)"),

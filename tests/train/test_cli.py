@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mnas.cli import main
+from tiny_run import CIFAR_SPEC, TINY_SETS, one_thread, tiny_args  # noqa: F401
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -17,15 +18,15 @@ from mnas.cli import main
     (["--data", "digits", "--epochs", "0"], "--epochs: must be >= 1"),
     (["--data", "digits", "--set", "stagez=[1]"], "unknown value 'stagez'"),
 ])
-def test_bad_options_print_one_line(extra, message, cifar_spec, capsys, tmp_path):
-    assert main(["train", str(cifar_spec), "--out", str(tmp_path / "run"), *extra]) == 1
+def test_bad_options_print_one_line(extra, message, capsys, tmp_path):
+    assert main(["train", str(CIFAR_SPEC), "--out", str(tmp_path / "run"), *extra]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
-def test_cuda_without_a_gpu_says_so(cifar_spec, capsys, tmp_path):
-    assert main(["train", str(cifar_spec), "--data", "digits", "--device", "cuda",
+def test_cuda_without_a_gpu_says_so(capsys, tmp_path):
+    assert main(["train", str(CIFAR_SPEC), "--data", "digits", "--device", "cuda",
                  "--out", str(tmp_path)]) == 1
     assert "no CUDA device is available" in capsys.readouterr().err
 

@@ -14,14 +14,14 @@ from mnas.lower.torch import to_module
 from mnas.train.backends import state_digest
 from mnas.train.data import eval_batches, open_data
 from mnas.train.transforms import normalize
+from tiny_run import CIFAR_SPEC, TINY_SETS, one_thread, tiny_args  # noqa: F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.mark.slow
-def test_ddp_two_cpu_processes_train_to_identical_weights(tmp_path, tiny_args, cifar_spec,
-                                                          tiny_sets):
-    proc = subprocess.run([sys.executable, "-m", "mnas", *tiny_args, "--epochs", "2",
+def test_ddp_two_cpu_processes_train_to_identical_weights(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "mnas", *tiny_args(), "--epochs", "2",
                            "--nproc", "2", "--out", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -34,7 +34,7 @@ def test_ddp_two_cpu_processes_train_to_identical_weights(tmp_path, tiny_args, c
     h = final["history"]
     assert h[1]["train_loss"] < h[0]["train_loss"] and h[0]["train_images"] == 22 * 64
     # validation was split over the ranks and summed: recompute it in one process
-    graph = api.graph(cifar_spec, tiny_sets)
+    graph = api.graph(CIFAR_SPEC, dict(TINY_SETS))
     model = to_module(graph)
     model.load_state_dict(state)
     model.eval()

@@ -5,12 +5,13 @@ import json
 import pytest
 
 from mnas.cli import main
+from tiny_run import CIFAR_SPEC, TINY_SETS, one_thread, tiny_args  # noqa: F401
 
 
 @pytest.mark.slow
-def test_meliusnet_cifar_reaches_90_percent_on_digits(tmp_path, cifar_spec):
+def test_meliusnet_cifar_reaches_90_percent_on_digits(tmp_path):
     # about 1 minute on one shared core: 6 epochs of 22 steps at 32x32 (the spec as written)
-    assert main(["train", str(cifar_spec), "--data", "digits", "--epochs", "6",
+    assert main(["train", str(CIFAR_SPEC), "--data", "digits", "--epochs", "6",
                  "--batch-size", "64", "--optimizer", "adam", "--lr", "0.005", "--warmup", "1",
                  "--device", "cpu", "--out", str(tmp_path), "--quiet"]) == 0
     final = json.loads((tmp_path / "final.json").read_text())

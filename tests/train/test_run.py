@@ -18,6 +18,7 @@ from mnas.spec.load import load_spec
 from mnas.train import train
 from mnas.train.data import eval_batches, open_data
 from mnas.train.transforms import normalize
+from tiny_run import CIFAR_SPEC, TINY_SETS, one_thread, tiny_args  # noqa: F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -51,9 +52,9 @@ def _cli(*args, env=None, timeout=300):
                           env={**os.environ, **(env or {})})
 
 
-def test_run_folder_holds_metrics_final_and_exportable_weights(tmp_path, cifar_spec, tiny_sets):
+def test_run_folder_holds_metrics_final_and_exportable_weights(tmp_path):
     seen = []
-    result = train(str(cifar_spec), "digits", sets=tiny_sets, epochs=2, batch_size=64,
+    result = train(str(CIFAR_SPEC), "digits", sets=dict(TINY_SETS), epochs=2, batch_size=64,
                    optimizer="adam", lr=0.005, out=tmp_path, on_epoch=seen.append)
     assert [m.epoch for m in seen] == [1, 2]
     rows = _metrics(tmp_path)
@@ -68,15 +69,15 @@ def test_run_folder_holds_metrics_final_and_exportable_weights(tmp_path, cifar_s
     assert final["best_val_acc"] == max(m.val_acc for m in seen)
     # final.pt is {'model': state_dict} of the lowered module: export and evaluation read it
     state = torch.load(tmp_path / "final.pt", weights_only=False)
-    assert set(state["model"]) == set(to_module(api.graph(cifar_spec, tiny_sets)).state_dict())
-    assert _val_acc(cifar_spec, tiny_sets, tmp_path / "final.pt") == final["last_val_acc"]
+    assert set(state["model"]) == set(to_module(api.graph(CIFAR_SPEC, dict(TINY_SETS))).state_dict())
+    assert _val_acc(CIFAR_SPEC, dict(TINY_SETS), tmp_path / "final.pt") == final["last_val_acc"]
     best = torch.load(tmp_path / "best.pt", weights_only=False)
     assert best["epoch"] == final["best_epoch"]
     assert result.best_val_acc == final["best_val_acc"]
     # `mnas export --weights` takes the final checkpoint as it is
     from mnas.cli import main
-    sets = [f"--set={k}={v}".replace(" ", "") for k, v in tiny_sets.items()]
-    assert main(["export", str(cifar_spec), *sets, "--format", "state-dict",
+    sets = [f"--set={k}={v}".replace(" ", "") for k, v in dict(TINY_SETS).items()]
+    assert main(["export", str(CIFAR_SPEC), *sets, "--format", "state-dict",
                  "-o", str(tmp_path / "exported.pt"), "--weights", str(tmp_path / "final.pt")]) == 0
     exported = torch.load(tmp_path / "exported.pt", weights_only=True)
     assert all(torch.equal(exported[k], state["model"][k]) for k in state["model"])
@@ -105,15 +106,15 @@ def _strip(rows):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_args, cifar_spec, tiny_sets):
+def test_killed_run_resumes_to_the_same_result(tmp_path):
     whole, part = tmp_path / "whole", tmp_path / "part"
-    opts = dict(sets=tiny_sets, epochs=3, batch_size=64, optimizer="adam", lr=0.005)
-    train(str(cifar_spec), "digits", out=whole, **opts)
-    killed = _cli(*tiny_args, "--epochs", "3", "--out", part,
+    opts = dict(sets=dict(TINY_SETS), epochs=3, batch_size=64, optimizer="adam", lr=0.005)
+    train(str(CIFAR_SPEC), "digits", out=whole, **opts)
+    killed = _cli(*tiny_args(), "--epochs", "3", "--out", part,
                   env={"MNAS_TRAIN_KILL_AFTER_EPOCH": "1"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert [r["epoch"] for r in _metrics(part)] == ["1"] and not (part / "final.json").exists()
-    train(str(cifar_spec), "digits", out=part, resume=True, **opts)
+    train(str(CIFAR_SPEC), "digits", out=part, resume=True, **opts)
     assert _strip(_metrics(part)) == _strip(_metrics(whole))
     a, b = (torch.load(p / "final.pt", weights_only=False)["model"] for p in (whole, part))
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -121,32 +122,31 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_args, cifar_spec, 
     assert (fa["best_val_acc"], fa["last_val_acc"]) == (fb["best_val_acc"], fb["last_val_acc"])
 
 
-def _interrupted(out, cifar_spec, tiny_sets):
+def _interrupted(out):
     """A run of 2 epochs stopped after its first checkpoint."""
     def stop(m):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(str(cifar_spec), "digits", sets=tiny_sets, epochs=2, batch_size=64,
+        train(str(CIFAR_SPEC), "digits", sets=dict(TINY_SETS), epochs=2, batch_size=64,
               optimizer="adam", lr=0.005, out=out, on_epoch=stop)
 
 
-def test_existing_run_needs_resume_and_the_same_options(tmp_path, tiny_args, cifar_spec,
-                                                        tiny_sets, capsys):
+def test_existing_run_needs_resume_and_the_same_options(tmp_path, capsys):
     from mnas.cli import main
-    _interrupted(tmp_path, cifar_spec, tiny_sets)
-    assert main([*tiny_args, "--epochs", "2", "--out", str(tmp_path)]) == 1
+    _interrupted(tmp_path)
+    assert main([*tiny_args(), "--epochs", "2", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "already holds a run" in err[0] and "pass --resume" in err[0]
-    assert main([*tiny_args, "--epochs", "2", "--lr", "0.001", "--out", str(tmp_path),
+    assert main([*tiny_args(), "--epochs", "2", "--lr", "0.001", "--out", str(tmp_path),
                  "--resume"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot resume" in err[0] and "recipe=" in err[0]
-    assert main([*tiny_args, "--epochs", "2", "--out", str(tmp_path), "--resume"]) == 0
+    assert main([*tiny_args(), "--epochs", "2", "--out", str(tmp_path), "--resume"]) == 0
     assert [r["epoch"] for r in _metrics(tmp_path)] == ["1", "2"]
 
 
-def test_on_epoch_can_stop_a_run_after_its_checkpoint(tmp_path, cifar_spec, tiny_sets):
+def test_on_epoch_can_stop_a_run_after_its_checkpoint(tmp_path):
     class Pruned(Exception):
         pass
 
@@ -154,22 +154,22 @@ def test_on_epoch_can_stop_a_run_after_its_checkpoint(tmp_path, cifar_spec, tiny
         raise Pruned(m.epoch)
 
     with pytest.raises(Pruned):
-        train(load_spec(cifar_spec, tiny_sets), "digits", epochs=3, batch_size=64,
+        train(load_spec(CIFAR_SPEC, dict(TINY_SETS)), "digits", epochs=3, batch_size=64,
               out=tmp_path, on_epoch=prune)
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["epoch"] == 1
 
 
-def test_spec_class_count_follows_the_data_unless_set(cifar_spec, tiny_sets):
-    spec = load_spec(cifar_spec, {**tiny_sets, "classes": 1000})
+def test_spec_class_count_follows_the_data_unless_set():
+    spec = load_spec(CIFAR_SPEC, {**dict(TINY_SETS), "classes": 1000})
     result = train(spec, "digits", epochs=1, batch_size=256)
     assert result.classes == 10
     with pytest.raises(MnasError, match="ends in 1000 outputs but digits has 10 classes"):
-        train(str(cifar_spec), "digits", sets={**tiny_sets, "classes": 1000}, epochs=1)
+        train(str(CIFAR_SPEC), "digits", sets={**dict(TINY_SETS), "classes": 1000}, epochs=1)
 
 
-def test_search_trainer_call_shape(cifar_spec, tiny_sets):
+def test_search_trainer_call_shape():
     """How `mnas search --objective train` calls it: a Spec, unset options as None."""
     epochs = []
-    result = train(load_spec(cifar_spec, tiny_sets), "digits", epochs=1, batch_size=None,
+    result = train(load_spec(CIFAR_SPEC, dict(TINY_SETS)), "digits", epochs=1, batch_size=None,
                    lr=None, seed=0, device="cpu", on_epoch=lambda m: epochs.append(m.val_acc))
     assert epochs == [result.last_val_acc] and 0 <= result.best_val_acc <= 1

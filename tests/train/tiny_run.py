@@ -1,4 +1,6 @@
-"""Options that make specs/meliusnet-cifar.yaml small enough to train in seconds."""
+"""What the training tests share: specs/meliusnet-cifar.yaml shrunk to train in seconds, and
+one intra-op thread. Test modules import these names (a nested conftest.py would shadow the
+root one that other tests import from)."""
 
 from pathlib import Path
 
@@ -9,18 +11,7 @@ TINY_SETS = {"input": [3, 16, 16], "stem_channels": 8, "growth": 8, "stages": [1
              "transitions": [16]}
 
 
-@pytest.fixture
-def cifar_spec():
-    return CIFAR_SPEC
-
-
-@pytest.fixture
-def tiny_sets():
-    return dict(TINY_SETS)
-
-
-@pytest.fixture
-def tiny_args():
+def tiny_args() -> list[str]:
     """`mnas train` arguments for a quick run of the shrunk spec on digits."""
     sets = [f"--set={k}={v}".replace(" ", "") for k, v in TINY_SETS.items()]
     return ["train", str(CIFAR_SPEC), "--data", "digits", *sets, "--batch-size", "64",
