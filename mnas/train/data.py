@@ -232,6 +232,16 @@ def prepare_data(name: str, download: bool = False) -> None:
                                 f"val/ subfolders, one folder per class inside each)")
 
 
+def count_classes(name: str) -> int:
+    """The class count of a dataset without loading it (for checks before DDP starts)."""
+    kind, arg = parse_name(name)
+    if kind in ("digits", "cifar10"):
+        return 10
+    if kind == "cifar100":
+        return 100
+    return sum(1 for d in (Path(arg) / "train").iterdir() if d.is_dir())
+
+
 def open_data(name: str, input_shape: Sequence[int], download: bool = False) -> Data:
     """The dataset `name` shaped for a network whose input is `input_shape` (C, H, W)."""
     kind, arg = parse_name(name)

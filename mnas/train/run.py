@@ -346,7 +346,12 @@ def start(job: TrainJob, on_epoch: OnEpoch | None = None,
                                    f"to continue it, or choose another --out")
     from mnas.spec.load import load_spec
     from mnas.spec.expand import build_graph
-    build_graph(load_spec(job.spec, dict(job.sets)))   # spec errors: one line, here
+    from mnas.train.data import count_classes
+    spec = load_spec(job.spec, dict(job.sets))        # spec and data errors: one line, here
+    classes, wanted = output_classes(build_graph(spec)), count_classes(job.data)
+    if classes != wanted and ("classes" not in spec.settable() or "classes" in dict(job.sets)):
+        raise DataError(f"{spec.file}: the network ends in {classes} outputs but {job.data} "
+                        f"has {wanted} classes (set classes={wanted})")
     out.mkdir(parents=True, exist_ok=True)
     job_file = out / "job.json"
     _write_json(job_file, job.to_json())

@@ -17,6 +17,8 @@ from tiny_run import CIFAR_SPEC, TINY_SETS, one_thread, tiny_args  # noqa: F401
     (["--data", "digits", "--nproc", "2", "--backend", "local"], "--nproc > 1 needs --backend ddp"),
     (["--data", "digits", "--epochs", "0"], "--epochs: must be >= 1"),
     (["--data", "digits", "--set", "stagez=[1]"], "unknown value 'stagez'"),
+    (["--data", "digits", "--nproc", "2", "--set", "classes=5"],
+     "the network ends in 5 outputs but digits has 10 classes (set classes=10)"),
 ])
 def test_bad_options_print_one_line(extra, message, capsys, tmp_path):
     assert main(["train", str(CIFAR_SPEC), "--out", str(tmp_path / "run"), *extra]) == 1
