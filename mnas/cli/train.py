@@ -35,7 +35,8 @@ def add_recipe(p) -> None:
                    help="linear warm-up epochs before the cosine decay (the paper: 5 with Adam)")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay)
     g.add_argument("--clip", type=float, default=None,
-                   help="STE clip of the sign layers (sets the spec value 'clip'; spec default 1.3)")
+                   help="STE clip of the sign layers (sets the spec value 'clip'; "
+                        "spec default 1.3)")
     g.add_argument("--seed", type=int, default=0, help="seed of init, order and augmentation")
 
 

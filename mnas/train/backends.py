@@ -111,7 +111,8 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     try:
         return torch.device(name)
     except RuntimeError:
-        raise BackendError(f"--device: unknown device '{name}'; use auto, cpu or cuda[:N]") from None
+        raise BackendError(f"--device: unknown device '{name}'; use auto, cpu or "
+                           f"cuda[:N]") from None
 
 
 def under_launcher() -> bool:

@@ -38,7 +38,8 @@ def load(path: Path, map_location="cpu") -> dict:
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such checkpoint") from None
     except Exception as err:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({type(err).__name__}: {err})") from None
+        raise CheckpointError(f"{path}: cannot read checkpoint "
+                              f"({type(err).__name__}: {err})") from None
     if not isinstance(obj, dict) or "model" not in obj:
         raise CheckpointError(f"{path}: not an mnas checkpoint (no 'model' entry)")
     return obj

@@ -98,7 +98,8 @@ class FolderSource:
 
     def __init__(self, files: Sequence[str], labels: torch.Tensor, size: tuple[int, int],
                  channels: int):
-        self.files, self.labels, self.size, self.channels = list(files), labels.long(), size, channels
+        self.files, self.labels = list(files), labels.long()
+        self.size, self.channels = size, channels
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -28,7 +28,8 @@ def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
     return (x - m) / s
 
 
-def random_crop_flip(x: torch.Tensor, pad: int, gen: torch.Generator, flip: bool = True) -> torch.Tensor:
+def random_crop_flip(x: torch.Tensor, pad: int, gen: torch.Generator,
+                     flip: bool = True) -> torch.Tensor:
     """The usual CIFAR augmentation for a whole batch: zero-pad by `pad`, take a random crop of
     the original size per image, and mirror half of the images left-right."""
     n, c, h, w = x.shape
@@ -93,7 +94,8 @@ def random_resized_crop_flip(img: torch.Tensor, size: tuple[int, int],
     return out
 
 
-def center_crop(img: torch.Tensor, size: tuple[int, int], crop_fraction: float = 0.875) -> torch.Tensor:
+def center_crop(img: torch.Tensor, size: tuple[int, int],
+                crop_fraction: float = 0.875) -> torch.Tensor:
     """ImageNet evaluation: resize the shorter side to size / 0.875, take the centre crop."""
     h, w = img.shape[1:]
     th, tw = size

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -213,6 +213,7 @@ def draw(points: Sequence[PlotPoint], path: Path, title: str) -> Path:
         for p, x, y in zip(points, xs, ys):
             ax.annotate(p.label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
         ax.set_xlabel(label)
+        ax.margins(0.2)            # room for the labels
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("best validation accuracy (%)")
     fig.suptitle(title)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mnas.cli import main
-from tiny_run import CIFAR_SPEC, TINY_SETS, one_thread, tiny_args  # noqa: F401
+from tiny_run import CIFAR_SPEC, one_thread  # noqa: F401 (autouse)
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -14,7 +14,7 @@ from mnas.lower.torch import to_module
 from mnas.train.backends import state_digest
 from mnas.train.data import eval_batches, open_data
 from mnas.train.transforms import normalize
-from tiny_run import CIFAR_SPEC, TINY_SETS, one_thread, tiny_args  # noqa: F401
+from tiny_run import CIFAR_SPEC, TINY_SETS, one_thread, tiny_args  # noqa: F401 (autouse)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -18,7 +18,7 @@ from mnas.spec.load import load_spec
 from mnas.train import train
 from mnas.train.data import eval_batches, open_data
 from mnas.train.transforms import normalize
-from tiny_run import CIFAR_SPEC, TINY_SETS, one_thread, tiny_args  # noqa: F401
+from tiny_run import CIFAR_SPEC, TINY_SETS, one_thread, tiny_args  # noqa: F401 (autouse)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -69,7 +69,8 @@ def test_run_folder_holds_metrics_final_and_exportable_weights(tmp_path):
     assert final["best_val_acc"] == max(m.val_acc for m in seen)
     # final.pt is {'model': state_dict} of the lowered module: export and evaluation read it
     state = torch.load(tmp_path / "final.pt", weights_only=False)
-    assert set(state["model"]) == set(to_module(api.graph(CIFAR_SPEC, dict(TINY_SETS))).state_dict())
+    lowered = to_module(api.graph(CIFAR_SPEC, dict(TINY_SETS)))
+    assert set(state["model"]) == set(lowered.state_dict())
     assert _val_acc(CIFAR_SPEC, dict(TINY_SETS), tmp_path / "final.pt") == final["last_val_acc"]
     best = torch.load(tmp_path / "best.pt", weights_only=False)
     assert best["epoch"] == final["best_epoch"]

@@ -10,7 +10,7 @@ from optuna.distributions import IntDistribution
 from mnas import api
 from mnas.cli import main
 from mnas.train.validate import StudyError, candidates, load_study, resolve_study
-from tiny_run import CIFAR_SPEC, TINY_SETS, one_thread, tiny_args  # noqa: F401
+from tiny_run import one_thread  # noqa: F401 (autouse)
 
 BLOCKS = __import__("pathlib").Path(__file__).resolve().parents[2] / "specs" / "blocks"
 
