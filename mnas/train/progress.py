@@ -49,6 +49,8 @@ class Reporter:
             self._task = None
 
     def epoch(self, m: EpochMetrics) -> None:
+        self.close()          # the bar goes before the epoch's line; the next step redraws it
+        self._task = None
         if self.quiet:
             return
         print(f"{self.prefix}epoch {m.epoch}/{self.epochs}  train loss {m.train_loss:.4f} "
