@@ -94,6 +94,9 @@ class UnknownOpError(MnasError):
 
 
 def get_op(name: str) -> OpDef:
+    op = REGISTRY.get(name) if isinstance(name, str) else None
+    if op is not None:
+        return op
     _load_builtin_ops()
     try:
         return REGISTRY[name]

@@ -62,11 +62,49 @@ class _Instance:
     scope: Scope | None
 
 
+_IN, _REL, _ABS = 0, 1, 2
+
+
+def _code(ref: str, frame: _Frame) -> tuple[int, str]:
+    """A reference made independent of where a block was called from."""
+    if ref == frame.input:
+        return (_IN, "")
+    if ref.startswith(frame.prefix):
+        return (_REL, ref[len(frame.prefix):])
+    return (_ABS, ref)
+
+
+def _decode(code: tuple[int, str], frame: _Frame) -> str:
+    kind, text = code
+    return frame.input if kind == _IN else frame.prefix + text if kind == _REL else text
+
+
+def _freeze(value: Any):
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    hash(value)
+    return value
+
+
+@dataclass(frozen=True)
+class _Expansion:
+    """A block call's nodes, aliases and output with the call's prefix, input and outer
+    scopes taken out: a block called again with the same arguments is copied from this
+    instead of being expanded again (a MeliusNet repeats one unit dozens of times)."""
+
+    nodes: tuple[tuple[str, str, tuple, Any, Origin | None, tuple[Scope, ...]], ...]
+    aliases: tuple[tuple[tuple[int, str], tuple[int, str]], ...]
+    output: tuple[int, str]
+
+
 class _Expander:
     def __init__(self, spec: Spec):
         self.spec = spec
         self.nodes: list[Node] = []
         self.aliases: dict[str, str] = {}
+        self.expansions: dict[Any, _Expansion] = {}
 
     # -- values ------------------------------------------------------------------------------
     def value(self, raw: Any, env: Mapping[str, Any], loc: Loc, fieldname: str, where: str = ""):
@@ -262,14 +300,38 @@ class _Expander:
             if ok is not True:
                 given = ", ".join(f"{k}={v!r}" for k, v in args.items() if k in check["test"])
                 raise check.loc.error(f"{check['message']} ({given}){where}", f)
+        try:
+            key = (block.name, _freeze(args))
+        except TypeError:
+            key = None
+        if key in self.expansions:
+            return self.copy(self.expansions[key], frame, scopes)
+        first_node, first_alias = len(self.nodes), len(self.aliases)
         out = self.expand(block.layers, args, block.field + ".layers", frame, scopes)
         if block.output is not None:
             if block.output not in frame.names:
                 raise block.loc.error(f"output '{block.output}' is not a layer of this block"
                                       f"{suggest(block.output, frame.names)}",
                                       block.field + ".output")
-            return frame.prefix + block.output
+            out = frame.prefix + block.output
+        if key is not None:
+            depth = len(scopes)
+            self.expansions[key] = _Expansion(
+                tuple((n.name[len(frame.prefix):], n.op, tuple(_code(i, frame) for i in n.inputs),
+                       n.params, n.origin, n.scopes[depth:]) for n in self.nodes[first_node:]),
+                tuple((_code(k, frame), _code(v, frame))
+                      for k, v in list(self.aliases.items())[first_alias:]),
+                _code(out, frame))
         return out
+
+    def copy(self, done: _Expansion, frame: _Frame, scopes: tuple[Scope, ...]) -> str:
+        prefix = frame.prefix
+        self.nodes.extend(
+            Node(prefix + name, op, tuple(_decode(i, frame) for i in inputs), params, origin,
+                 scopes + inner) for name, op, inputs, params, origin, inner in done.nodes)
+        for k, v in done.aliases:
+            self.aliases[_decode(k, frame)] = _decode(v, frame)
+        return _decode(done.output, frame)
 
     def op_node(self, inst: _Instance, qualified: str, ins: tuple[str, ...],
                 scopes: tuple[Scope, ...], where: str) -> str:
