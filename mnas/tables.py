@@ -52,7 +52,9 @@ def _records(data) -> tuple[list[str], list[dict]]:
 
 def _numeric(rows: Sequence[dict], column: str) -> bool:
     values = [r[column] for r in rows if r[column] is not None]
-    return bool(values) and all(isinstance(v, (int, float)) or hasattr(v, "item") for v in values)
+    return bool(values) and all((isinstance(v, (int, float)) or hasattr(v, "item"))
+                                and not isinstance(v, bool) and str(v) not in ("True", "False")
+                                for v in values)
 
 
 def format_table(data, fmt: str = "table", title: str | None = None, caption: str | None = None,
