@@ -63,3 +63,10 @@ def totals_line(report: CostReport) -> str:
     return (f"BOPs {t.bops:.3e} | FLOPs {t.flops:.3e} | OPs {t.ops:.3e} | params {t.params:,} "
             f"(binary {t.binary_params:,}, 32-bit {t.float_params:,}) | size "
             f"{t.size_mib:.3f} {c.size_unit} | convention '{c.name}': {c.description}")
+
+
+def search(config, **kwargs):
+    """Run or resume a search (`mnas.search.study.SearchConfig`); writes the run folder and
+    returns a `SearchOutcome`."""
+    from mnas.search.study import search as run
+    return run(config, **kwargs)

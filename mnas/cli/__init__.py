@@ -12,12 +12,13 @@ import sys
 from mnas import __version__
 from mnas.errors import MnasError
 
-COMMANDS = ["cost"]
+COMMANDS = ["cost", "search"]
 
 EPILOG = """examples:
   mnas cost specs/meliusnet22.yaml
   mnas cost specs/meliusnet22.yaml --set stem=imagenet --summary
   mnas cost specs/*.yaml --summary --format markdown
+  mnas search --budget mobilenet-0.75
 run 'mnas COMMAND --help' for a command's options."""
 
 
