@@ -194,7 +194,7 @@ class TrainObjective(ProxyObjective):
     directions = ("maximize",)
     value_names = ("val_acc",)
 
-    def __init__(self, fit: AccuracyFit, options: TrainOptions, trainer: Trainer | None = None):
+    def __init__(self, fit: AccuracyFit, options: TrainOptions, trainer: Trainer):
         super().__init__(fit)
         self.options = options
         self.trainer = trainer
@@ -205,7 +205,7 @@ class TrainObjective(ProxyObjective):
         if not candidate.feasible:
             trial.set_user_attr("trained", False)      # over budget: rejected by cost alone
             return 0.0
-        trainer = self.trainer or default_trainer()
+        trainer = self.trainer
         opts = self.options
         spec = candidate.spec()
         if opts.sets:
@@ -231,4 +231,4 @@ def make_objective(name: str, options: TrainOptions | None = None,
         return ProxyObjective(fit)
     if name == "pareto":
         return ParetoObjective(fit)
-    return TrainObjective(fit, options or TrainOptions(), trainer)
+    return TrainObjective(fit, options or TrainOptions(), trainer or default_trainer())

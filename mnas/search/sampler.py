@@ -6,9 +6,10 @@ it and falls off a cliff beyond it. TPE finds the region quickly but closes in o
 cent slowly, and spends many trials beyond the cliff. Two changes, neither of which looks at
 the objective:
 
-- screening: a candidate TPE proposes that its cost already puts over budget is redrawn (up
-  to `screen` times), once the study has a feasible trial. Costing is analytic and cheap, so
-  trials go to candidates that can win. Every trial still records its constraints.
+- screening: a candidate that its cost already puts over budget is redrawn: up to `screen`
+  times from TPE once the study has a feasible trial, up to 5 x `screen` times during TPE's
+  random start-up. Costing is analytic and cheap, so trials go to candidates that can win.
+  Every trial still records its constraints.
 - local moves (one objective only): after `explore` trials, with probability `local` a trial
   is a neighbour of one of the `top` best feasible trials instead: one to three dimensions
   moved by one or two grid steps (another choice for a categorical), within budget, never a
@@ -18,7 +19,6 @@ Everything else is TPE's; `make_tpe` holds its settings."""
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -33,14 +33,11 @@ from mnas.search.space import Dimension
 Feasible = Callable[[Mapping[str, Any]], bool]
 
 
-def _gamma(n: int) -> int:
-    """TPE's 'good' share: the best 5% of trials (Optuna's default is 10%), at most 25."""
-    return min(int(math.ceil(0.05 * n)), 25)
-
-
 def make_tpe(seed: int | None) -> optuna.samplers.TPESampler:
+    """Multivariate TPE weighing 100 candidates per trial (Optuna's default: 24); costing
+    is cheap, so a better-chosen trial is worth the extra sampling time."""
     return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=10,
-                                      n_ei_candidates=100, gamma=_gamma)
+                                      n_ei_candidates=100)
 
 
 def feasible_trial(trial) -> bool:
@@ -54,6 +51,7 @@ class RefiningSampler(BaseSampler):
         self.base, self.dims, self.feasible = base, tuple(dimensions), feasible
         self.explore, self.local, self.top, self.screen = explore, local, top, screen
         self.rng = random.Random(seed)
+        self._random = optuna.samplers.RandomSampler(seed=None if seed is None else seed + 1)
         self._planned: dict[int, dict[str, Any]] = {}
 
     # -- Optuna's sampler interface ------------------------------------------------------------
@@ -65,12 +63,22 @@ class RefiningSampler(BaseSampler):
         if planned is not None:
             return {k: planned[k] for k in search_space if k in planned}
         params = self.base.sample_relative(study, trial, search_space)
-        if (self.feasible is not None and self.screen and len(params) == len(self.dims)
-                and any(feasible_trial(t) for t in study.get_trials(deepcopy=False))):
-            for _ in range(self.screen):
-                if self.feasible(params):
-                    break
-                params = self.base.sample_relative(study, trial, search_space)
+        if self.feasible is None or not self.screen or len(search_space) != len(self.dims):
+            return params
+        if not params:       # TPE's random start-up: draw at random, within budget if possible
+            draw = lambda: {k: self._random.sample_independent(study, trial, k, d)  # noqa: E731
+                            for k, d in search_space.items()}
+            tries = 5 * self.screen
+        elif any(feasible_trial(t) for t in study.get_trials(deepcopy=False)):
+            draw = lambda: self.base.sample_relative(study, trial, search_space)  # noqa: E731
+            tries = self.screen
+        else:
+            return params
+        params = params or draw()
+        for _ in range(tries):
+            if self.feasible(params):
+                break
+            params = draw()
         return params
 
     def sample_independent(self, study, trial, param_name, param_distribution):
@@ -92,6 +100,7 @@ class RefiningSampler(BaseSampler):
 
     def reseed_rng(self) -> None:
         self.base.reseed_rng()
+        self._random.reseed_rng()
         self.rng = random.Random()
 
     # -- local moves -----------------------------------------------------------------------------

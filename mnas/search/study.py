@@ -369,14 +369,14 @@ class SearchRun:
     seconds: float
 
 
-def prepare(config: SearchConfig) -> tuple[SearchConfig, Space, Any]:
+def prepare(config: SearchConfig, trainer=None) -> tuple[SearchConfig, Space, Any]:
     """Resolve defaults, load the space, decide how to cost, open (or create) the study."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = config.resolved()
     space = load_space(config.space)
     costing = make_costing(space, config)
-    objective = make_objective(config.objective, config.train)
+    objective = make_objective(config.objective, config.train, trainer)
     config = replace(config, space=space.file, costing=costing.method)
     Path(config.out).mkdir(parents=True, exist_ok=True)
     study = open_study(config, space, objective.directions)
@@ -388,7 +388,7 @@ def run_search(config: SearchConfig, advance: Callable[[int], None] | None = Non
     """Run the missing trials of the study with `config.workers` processes. `start(done,
     total)` is called once before the first trial, `advance(n)` after trials are written.
     Returns (SearchRun, study)."""
-    config, space, study = prepare(config)
+    config, space, study = prepare(config, trainer)
     before = len(study.get_trials(deepcopy=False))
     missing = max(0, config.trials - before)
     if start:
