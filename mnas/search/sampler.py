@@ -7,7 +7,7 @@ cent slowly, and spends many trials beyond the cliff. Two changes, neither of wh
 the objective:
 
 - screening: a candidate that its cost already puts over budget is redrawn: up to `screen`
-  times from TPE once the study has a feasible trial, up to 5 x `screen` times during TPE's
+  times from TPE once the study has a feasible trial, up to 100 x `screen` times during TPE's
   random start-up. Costing is analytic and cheap, so trials go to candidates that can win.
   Every trial still records its constraints.
 - local moves (one objective only): after `explore` trials, with probability `local` a trial
@@ -68,7 +68,7 @@ class RefiningSampler(BaseSampler):
         if not params:       # TPE's random start-up: draw at random, within budget if possible
             draw = lambda: {k: self._random.sample_independent(study, trial, k, d)  # noqa: E731
                             for k, d in search_space.items()}
-            tries = 5 * self.screen
+            tries = 100 * self.screen
         elif any(feasible_trial(t) for t in study.get_trials(deepcopy=False)):
             draw = lambda: self.base.sample_relative(study, trial, search_space)  # noqa: E731
             tries = self.screen

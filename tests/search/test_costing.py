@@ -104,3 +104,12 @@ def test_cache_returns_same_object_and_remembers_errors():
     for _ in range(2):
         with pytest.raises(MnasError, match="groups=3 does not divide"):
             costing.cost({"groups": 3})
+
+
+def test_values_the_formula_does_not_cover_go_to_the_graph_model(recwarn):
+    """Another stem block: no warning, and such candidates are costed by the graph model."""
+    base = load_spec(SPECS / "meliusnet42.yaml")
+    costing = Costing(base, probes=[{"unit": "other"}])
+    assert costing.method == "formula" and not recwarn.list
+    with pytest.raises(MnasError, match="unknown block 'other'"):
+        costing.cost({"unit": "other"})
