@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from mnas.cost.budgets import resolve_budget  # noqa: E402
-from mnas.cost.conventions import get_convention  # noqa: E402
 from mnas.search.costing import Costing  # noqa: E402
 from mnas.search.objective import accuracy_fit  # noqa: E402
 from mnas.search.space import load_space  # noqa: E402

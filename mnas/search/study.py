@@ -127,7 +127,7 @@ def open_storage(url: str):
         if "://" not in url:
             raise StudyError(f"--storage: '{url}' is not a storage URL (sqlite:///PATH, "
                              f"postgresql://..., mysql://..., or journal:PATH)")
-        return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+        return optuna.storages.RDBStorage(url)
     except StudyError:
         raise
     except Exception as err:    # driver missing, unreachable server, bad URL
@@ -418,36 +418,35 @@ def _run_processes(config: SearchConfig, workers: int, missing: int,
     for p in procs:
         p.start()
     finished: set[int] = set()
+
+    def handle(kind: str, payload) -> None:
+        if kind == "trial":
+            if advance:
+                advance(1)
+        elif kind == "done":
+            finished.add(payload)
+        elif kind == "error":
+            raise StudyError(payload)
+        else:
+            raise RuntimeError(f"a search worker crashed: {payload}")
+
     try:
         while len(finished) < workers:
             try:
-                kind, payload = q.get(timeout=0.5)
+                handle(*q.get(timeout=0.5))
             except queue_mod.Empty:
-                dead = [i for i, p in enumerate(procs) if not p.is_alive() and i not in finished]
-                if dead and all(not p.is_alive() for p in procs):
-                    try:   # drain what they said before dying
-                        while True:
-                            kind, payload = q.get_nowait()
-                            if kind in ("error", "bug"):
-                                break
-                            if kind == "trial" and advance:
-                                advance(1)
-                    except queue_mod.Empty:
-                        kind = None
-                    if kind not in ("error", "bug"):
-                        raise StudyError(f"worker process(es) {dead} ended without finishing "
-                                         f"(exit codes {[procs[i].exitcode for i in dead]})")
-                else:
+                if any(p.is_alive() for p in procs):
                     continue
-            if kind == "trial":
-                if advance:
-                    advance(1)
-            elif kind == "done":
-                finished.add(payload)
-            elif kind == "error":
-                raise StudyError(payload)
-            elif kind == "bug":
-                raise RuntimeError(f"a search worker crashed: {payload}")
+                while True:            # all ended: take what they said before ending
+                    try:
+                        handle(*q.get(timeout=0.5))
+                    except queue_mod.Empty:
+                        break
+                if len(finished) < workers:
+                    lost = [i for i in range(workers) if i not in finished]
+                    raise StudyError(f"worker process(es) {lost} ended without finishing (exit "
+                                     f"codes {[procs[i].exitcode for i in lost]}); re-run to "
+                                     f"resume") from None
     finally:
         for p in procs:
             if p.is_alive() and len(finished) < workers:
