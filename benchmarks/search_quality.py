@@ -38,6 +38,8 @@ from mnas.search.costing import Costing  # noqa: E402
 from mnas.search.objective import accuracy_fit  # noqa: E402
 from mnas.search.space import load_space  # noqa: E402
 
+PAPER_NETWORK = {"mobilenet-0.5": "MeliusNetC", "mobilenet-0.75": "MeliusNet42",
+                 "mobilenet-1.0": "MeliusNet59"}
 SUPPORTED = {"stem", "stages", "transitions", "reductions", "groups", "growth"}
 
 
@@ -238,12 +240,15 @@ def main(argv=None) -> int:
           f"({100 * cost.ops / budget.ops:.2f}%), size {cost.size_mib:.4f} MiB "
           f"({100 * cost.size_mib / budget.size_mib:.2f}%)")
     from mnas.api import cost as cost_spec
-    m42 = cost_spec(ROOT / "specs" / "meliusnet42.yaml").totals
-    s42 = fit.predict(m42.bops, m42.binary_params)
-    print(f"MeliusNet42 (paper, 69.2% reported): proxy {s42:.4f} = {s42 / opt:.4f} of the "
-          f"optimum; OPs {m42.ops:.5g} ({100 * m42.ops / budget.ops:.2f}% of budget), size "
-          f"{m42.size_mib:.4f} MiB ({100 * m42.size_mib / budget.size_mib:.2f}%): "
-          f"{'within' if budget.fits(m42.ops, m42.size_mib) else 'OVER'} the budget")
+    from mnas.search.objective import REFERENCE_POINTS
+    name = PAPER_NETWORK.get(budget.name, "MeliusNet42")
+    ref = next(p for p in REFERENCE_POINTS if p.name == name)
+    m = cost_spec(ROOT / "specs" / ref.spec).totals
+    s = fit.predict(m.bops, m.binary_params)
+    print(f"{name} (the paper's network for this budget, {ref.top1}% reported): proxy {s:.4f} "
+          f"= {s / opt:.4f} of the optimum; OPs {m.ops:.5g} ({100 * m.ops / budget.ops:.2f}% of "
+          f"budget), size {m.size_mib:.4f} MiB ({100 * m.size_mib / budget.size_mib:.2f}%): "
+          f"{'within' if budget.fits(m.ops, m.size_mib) else 'OVER'} the budget")
     if args.skip_search:
         return 0
     for sampler in args.samplers.split(","):

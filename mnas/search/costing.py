@@ -8,6 +8,7 @@ reported best candidates are always re-costed by the graph model."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import warnings
 from collections.abc import Iterable, Mapping
@@ -53,6 +54,25 @@ def freeze(value: Any) -> Any:
     if isinstance(value, Mapping):
         return tuple(sorted((k, freeze(v)) for k, v in value.items()))
     return value
+
+
+def network_fingerprint(spec) -> str:
+    """What the network is (layers, wiring, parameters), not how its values spell it: a
+    conv's `reduction` counts as the width it resolves to, so reductions 1.75 and 2.0 that
+    give the same width are the same network."""
+    from dataclasses import fields, replace
+    from mnas.ir.shapes import infer_shapes
+    from mnas.spec.expand import build_graph
+    graph = build_graph(spec)
+    shapes = infer_shapes(graph)
+    items = []
+    for n in graph.nodes:
+        params = n.params
+        names = {f.name for f in fields(params)} if params is not None else set()
+        if {"out", "reduction"} <= names and params.reduction is not None:
+            params = replace(params, out=shapes[n.name][0], reduction=None)
+        items.append((n.name, n.op, n.inputs, params))
+    return hashlib.sha256(repr(items).encode()).hexdigest()[:16]
 
 
 def graph_cost(spec: Spec, convention: Convention) -> CandidateCost:

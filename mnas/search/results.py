@@ -1,11 +1,11 @@
 """What a study found: the best feasible candidates (one objective) or the Pareto front
-(several), each written as a spec that `mnas cost` accepts and re-costed from that file by the
-graph model; all trials as a table (CSV)."""
+(several), one per distinct network, each written as a spec that `mnas cost` accepts and
+re-costed from that file by the graph model; all trials as a table (CSV)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from mnas.cost.budgets import Budget
-from mnas.search.costing import freeze
+from mnas.search.costing import freeze, network_fingerprint
 from mnas.search.space import Space
 
 
@@ -57,9 +57,11 @@ def pareto_front(trials: Sequence, directions: Sequence[str]) -> list:
             if not any(_dominates(o.values, t.values, signs) for o in trials if o is not t)]
 
 
-def best_trials(study, directions: Sequence[str], top: int) -> list:
-    """Feasible completed trials, best first, one per distinct candidate: by the objective
-    (one), or the Pareto front ordered by its first objective (several)."""
+def best_trials(study, directions: Sequence[str], top: int,
+                identity: Callable[[Any], Any] | None = None) -> list:
+    """Feasible completed trials, best first: by the objective (one), or the Pareto front
+    ordered by its first objective (several). One trial per distinct candidate, and with
+    `identity(trial)` one per distinct network (the first, i.e. lowest-numbered)."""
     from optuna.trial import TrialState
     seen, pool = set(), []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -71,7 +73,17 @@ def best_trials(study, directions: Sequence[str], top: int) -> list:
         pool = pareto_front(pool, directions)
     sign = 1 if directions[0] == "maximize" else -1
     pool.sort(key=lambda t: (-sign * t.values[0], t.user_attrs["cost"]["ops"], t.number))
-    return pool[:top]
+    if identity is None:
+        return pool[:top]
+    out, networks = [], set()
+    for t in pool:
+        key = identity(t)
+        if key not in networks:
+            networks.add(key)
+            out.append(t)
+            if len(out) == top:
+                break
+    return out
 
 
 class _Dumper(yaml.SafeDumper):
@@ -139,7 +151,8 @@ def report_best(study, space: Space, budget: Budget, directions: Sequence[str],
     rows = []
     for old in out.glob("best-*.yaml"):
         old.unlink()
-    for rank, t in enumerate(best_trials(study, directions, top), 1):
+    identity = lambda t: network_fingerprint(space.spec(space.values(t.params)))  # noqa: E731
+    for rank, t in enumerate(best_trials(study, directions, top, identity), 1):
         values = space.values(t.params)
         path = out / f"best-{rank}.yaml"
         c = t.user_attrs["cost"]

@@ -15,7 +15,9 @@ worker pulls the trials other workers wrote into its mirror, so the sampler lear
 them. Re-running the same command resumes: it runs only the trials still missing.
 
 Candidates already evaluated in the study are not evaluated again: the trial copies the
-earlier outcome (user attribute `duplicate_of`), which matters when the objective trains."""
+earlier outcome (user attribute `duplicate_of`). With `train`, "already evaluated" means the
+same network (`network_fingerprint`): reductions 1.75 and 2.0 that round to the same width
+are trained once."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from typing import Any
 from mnas import __version__
 from mnas.cost.budgets import Budget
 from mnas.errors import BudgetError, MnasError
-from mnas.search.costing import Costing, freeze
+from mnas.search.costing import Costing, freeze, network_fingerprint
 from mnas.search.objective import OBJECTIVES, Candidate, TrainOptions, make_objective
 from mnas.search.space import Space, load_space
 
@@ -229,6 +231,7 @@ class Worker:
         self.tag = f"{index}:{socket.gethostname()}:{os.getpid()}:{time.time_ns() % 10**9}"
         self.mirrored: set[str] = set()
         self.outcomes: dict[Any, Any] = {}
+        self.networks: dict[str, Any] = {}      # train: one training per distinct network
         self.written = 0
         self._seq = 0
         done = len(self.study.get_trials(deepcopy=False))
@@ -257,6 +260,8 @@ class Worker:
             self.mirrored.add(tag)
             self.mirror.add_trial(t)
             self.outcomes.setdefault(freeze(t.params), t)
+            if "network" in t.user_attrs:
+                self.networks.setdefault(t.user_attrs["network"], t)
 
     def run(self) -> int:
         while self.written < self.quota:
@@ -295,6 +300,12 @@ class Worker:
             frozen = self.mirror.tell(trial, state=TrialState.FAIL)
             self.outcomes[key] = frozen
             return frozen
+        if self.config.objective == "train":
+            network = network_fingerprint(self.space.spec(values))
+            earlier = self.networks.get(network)
+            if earlier is not None:
+                return self._copy(trial, earlier, key)
+            trial.set_user_attr("network", network)
         budget = self.config.budget
         trial.set_user_attr("cost", cost.as_dict())
         if budget.ops:
@@ -313,6 +324,8 @@ class Worker:
         else:
             frozen = self.mirror.tell(trial, value)
         self.outcomes[key] = frozen
+        if "network" in frozen.user_attrs:
+            self.networks[frozen.user_attrs["network"]] = frozen
         return frozen
 
     def _copy(self, trial, earlier, key):

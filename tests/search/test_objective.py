@@ -106,3 +106,22 @@ def test_train_objective_without_backend_is_a_one_line_error(config, monkeypatch
     from mnas.errors import MnasError
     with pytest.raises(MnasError, match="--objective train needs the training backends"):
         run_search(config(objective="train", trials=3, sampler="random", seed=2))
+
+
+def test_train_objective_trains_each_network_once(config, tmp_path):
+    """Reductions 1.75 and 2.0 both give 192 -> 96 channels: one network, one training."""
+    from mnas.cost.budgets import resolve_budget
+    from tests.conftest import SPECS
+    space = tmp_path / "s.yaml"
+    space.write_text(f"base: {SPECS / 'meliusnet42.yaml'}\ndimensions:\n  stages: [2, 2, 2, 2]\n"
+                     "  transitions: null\n  reductions: [{choices: [1.75, 2.0]}, 2, 2]\n")
+    trainer = FakeTrainer()
+    cfg = config(objective="train", trials=5, space=str(space), sampler="random", seed=0,
+                 budget=resolve_budget(max_ops=1e9))
+    run, _ = run_search(cfg, trainer=trainer)
+    trials = load_trials(run.config)
+    assert {t.params["reductions[0]"] for t in trials} == {1.75, 2.0}
+    assert len(trainer.calls) == 1
+    assert len({t.user_attrs["network"] for t in trials}) == 1
+    assert all(t.values == trials[0].values for t in trials)
+    assert sum("duplicate_of" in t.user_attrs for t in trials) == 4

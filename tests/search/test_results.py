@@ -31,6 +31,10 @@ def test_plot_data_front_and_paper_networks(config, budget075):
     from mnas.search.plot import hand_designed, pareto_plot_data
     outcome = search(config(trials=40, seed=5), plot=True)
     assert outcome.files["plot"].stat().st_size > 10_000
+    from mnas.search.costing import network_fingerprint
+    from mnas.spec.load import load_spec
+    prints = [network_fingerprint(load_spec(b.spec)) for b in outcome.best]
+    assert len(outcome.best) == 5 and len(set(prints)) == 5      # one row per network
     from mnas.search.study import open_storage
     import optuna
     cfg = outcome.run.config
