@@ -12,7 +12,7 @@ import sys
 from mnas import __version__
 from mnas.errors import MnasError
 
-COMMANDS = ["cost", "budgets", "compare", "render", "export", "train", "validate"]
+COMMANDS = ["cost", "budgets", "compare", "search", "render", "export", "train", "validate"]
 
 EPILOG = """examples:
   mnas cost specs/meliusnet22.yaml
@@ -22,6 +22,7 @@ EPILOG = """examples:
   mnas compare specs/*.yaml --budget mobilenet-0.75
   mnas render specs/meliusnet22.yaml -o meliusnet22.png
   mnas export specs/meliusnet22.yaml --format python -o meliusnet22.py
+  mnas search --budget mobilenet-0.75
 run 'mnas COMMAND --help' for a command's options."""
 
 

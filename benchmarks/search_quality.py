@@ -1,0 +1,275 @@
+"""Search quality against the exhaustive optimum, and search speed.
+
+Enumerates every candidate of the MeliusNet space (specs/spaces/meliusnet.yaml by default:
+~7.4e8 candidates) with a numpy version of the closed-form cost, finds the best proxy score
+within the budget, then runs `mnas search` (default SQLite storage, --objective proxy) with
+several seeds and prints best-found / optimum after 100, 300 and 1000 trials, the gap in
+proxy points, trials per second, and how the paper's MeliusNet42 scores under the same
+objective and budget.
+
+The numpy enumeration is a third statement of the cost, so it proves itself first: on random
+candidates (and on the optimum it finds) it must match `mnas.search.costing.Costing` (itself
+checked against the graph model) exactly, or the script stops.
+
+    python benchmarks/search_quality.py                          # mobilenet-0.75, 3 seeds
+    python benchmarks/search_quality.py --budget mobilenet-0.5 --seeds 5
+    python benchmarks/search_quality.py --trials 100,300 --skip-search   # optimum only
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from mnas.cost.budgets import resolve_budget  # noqa: E402
+from mnas.search.costing import Costing  # noqa: E402
+from mnas.search.objective import accuracy_fit  # noqa: E402
+from mnas.search.space import load_space  # noqa: E402
+
+PAPER_NETWORK = {"mobilenet-0.5": "MeliusNetC", "mobilenet-0.75": "MeliusNet42",
+                 "mobilenet-1.0": "MeliusNet59"}
+SUPPORTED = {"stem", "stages", "transitions", "reductions", "groups", "growth"}
+
+
+def _window(size, kernel, stride, padding):
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+class GridCost:
+    """Costs of all stage-count combinations for one (stem, groups, reductions), vectorised.
+    Paper convention; the space must search only `SUPPORTED` values with the melius unit."""
+
+    def __init__(self, space):
+        base = space.base
+        vals = {**dict(base.blocks[base.block].args), **base.values}
+        for k in space.knobs:
+            if k.name not in SUPPORTED:
+                raise SystemExit(f"benchmark covers {sorted(SUPPORTED)}, not '{k.name}'")
+            if k.fixed:
+                vals[k.name] = k.template
+        if vals.get("unit") != "melius" or vals.get("transitions") is not None:
+            raise SystemExit("benchmark covers unit 'melius' with reductions")
+        self.vals, self.space = vals, space
+        self.c_in, self.h, self.w = base.input
+        stage_knob = next(k for k in space.knobs if k.name == "stages")
+        self.stage_grids = [np.array(d.grid() if hasattr(d, "grid") else (d,), dtype=np.int64)
+                            for d in stage_knob.template]
+        self.shape = tuple(len(g) for g in self.stage_grids)
+
+    def stem(self, kind):
+        ch = self.vals["stem_channels"]
+        if kind == "imagenet":
+            h1, w1 = _window(self.h, 7, 2, 3), _window(self.w, 7, 2, 3)
+            fp = ch * self.c_in * 49
+            fm, norm = fp * h1 * w1, ch
+        else:
+            half = ch // 2
+            h1, w1 = _window(self.h, 3, 2, 1), _window(self.w, 3, 2, 1)
+            fp = half * self.c_in * 9 + half * (half // 4) * 9 + ch * (half // 8) * 9
+            fm, norm = fp * h1 * w1, half + half + ch
+        return fp, fm, norm, _window(h1, 3, 2, 1), _window(w1, 3, 2, 1)
+
+    def __call__(self, stem, groups, reductions):
+        g, classes, shuffle = self.vals["growth"], self.vals["classes"], self.vals["shuffle"]
+        fp, fm, norm, h, w = self.stem(stem)
+        k = len(self.stage_grids)
+        bp = bm = 0
+        c = np.int64(self.vals["stem_channels"])
+        valid = True
+        for i, grid in enumerate(self.stage_grids):
+            n = grid.reshape((1,) * i + (-1,) + (1,) * (k - i - 1))
+            s = n * (2 * c + g) + g * n * (n - 1)
+            bp = bp + 9 * g * s
+            bm = bm + 9 * g * s * (h * w)
+            norm = norm + s
+            c = c + n * g
+            if i == k - 1:
+                break
+            norm = norm + c
+            h, w = _window(h, 2, 2, 0), _window(w, 2, 2, 0)
+            width = np.maximum(32, np.floor(c / reductions[i] / 32 + 0.5).astype(np.int64) * 32)
+            if groups > 1 and np.any(c % shuffle):
+                valid = False
+            if np.any(c % groups) or np.any(width % groups):
+                valid = False
+            fp = fp + width * (c // groups)
+            fm = fm + width * (c // groups) * (h * w)
+            c = width
+        norm = norm + c
+        fp = fp + c * classes + classes
+        fparams = fp + 2 * norm
+        bits = bp + 32 * fparams
+        ops = bm / 64 + fm
+        size = bits / 8 / 2 ** 20
+        shape = self.shape
+        return {"bops": np.broadcast_to(bm, shape), "flops": np.broadcast_to(fm, shape),
+                "binary_params": np.broadcast_to(bp, shape),
+                "float_params": np.broadcast_to(fparams, shape),
+                "ops": np.broadcast_to(ops, shape), "size_mib": np.broadcast_to(size, shape),
+                "valid": valid}
+
+
+def outer_combos(space):
+    """(stem, groups, reductions) combinations and the param names they map to."""
+    knobs = {k.name: k for k in space.knobs}
+
+    def choices(name):
+        k = knobs.get(name)
+        if k is None:
+            return [space.base.values.get(name)]
+        if k.fixed:
+            return [k.template]
+        return list(k.template.grid())
+
+    red = knobs["reductions"]
+    red_grids = [d.grid() if hasattr(d, "grid") else (d,) for d in red.template]
+    for stem in choices("stem"):
+        for groups in choices("groups"):
+            for rs in itertools.product(*red_grids):
+                yield stem, groups, rs
+
+
+def params_of(space, stem, groups, rs, idx, grids):
+    values = {"stem": stem, "groups": groups, "reductions": list(rs),
+              "stages": [int(grids[i][j]) for i, j in enumerate(idx)]}
+    return {k.name: (values[k.name] if k.name in values else k.template) for k in space.knobs}
+
+
+def exhaustive(space, budget, fit, verify: int, rng: random.Random):
+    grid = GridCost(space)
+    costing = Costing(space.base, "paper", probes=[{}])
+    assert costing.method == "formula", "closed form disagrees with the graph model"
+    best = (-math.inf, None)
+    feasible_total = total = 0
+    combos = list(outer_combos(space))
+    to_check = set(rng.sample(range(len(combos)), min(verify, len(combos))))
+    checked = 0
+    t0 = time.perf_counter()
+    for ci, (stem, groups, rs) in enumerate(combos):
+        g = grid(stem, groups, rs)
+        if not g["valid"]:
+            raise SystemExit(f"invalid candidates at {stem, groups, rs}: not covered")
+        score = fit.intercept + fit.per_ln_bops * np.log(g["bops"]) + \
+            fit.per_ln_binary_params * np.log(g["binary_params"])
+        ok = (g["ops"] <= budget.ops) & (g["size_mib"] <= budget.size_mib)
+        total += ok.size
+        n_ok = int(ok.sum())
+        feasible_total += n_ok
+        if ci in to_check:
+            idx = tuple(rng.randrange(s) for s in grid.shape)
+            _check(space, costing, g, stem, groups, rs, idx, grid)
+            checked += 1
+        if n_ok:
+            masked = np.where(ok, score, -np.inf)
+            flat = int(np.argmax(masked))
+            if masked.flat[flat] > best[0]:
+                idx = np.unravel_index(flat, grid.shape)
+                best = (float(masked.flat[flat]), (stem, groups, rs, idx))
+    seconds = time.perf_counter() - t0
+    stem, groups, rs, idx = best[1]
+    g = grid(stem, groups, rs)
+    _check(space, costing, g, stem, groups, rs, idx, grid)
+    values = params_of(space, stem, groups, rs, idx, grid.stage_grids)
+    return best[0], values, costing.cost(values), total, feasible_total, checked + 1, seconds
+
+
+def _check(space, costing, g, stem, groups, rs, idx, grid):
+    values = params_of(space, stem, groups, rs, idx, grid.stage_grids)
+    ref = costing.cost(values)
+    got = tuple(int(g[k][idx]) for k in ("bops", "flops", "binary_params", "float_params"))
+    want = (ref.bops, ref.flops, ref.binary_params, ref.float_params)
+    if got != want:
+        raise SystemExit(f"numpy enumeration disagrees with Costing at {values}: {got} != {want}")
+
+
+def search_curve(space_path, budget, seed, trials, sampler):
+    from mnas.search.study import SearchConfig, run_search
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = SearchConfig(budget=budget, space=space_path, trials=max(trials), seed=seed,
+                           out=tmp, study="bench", sampler=sampler)
+        run, study = run_search(cfg)
+        best, curve, k = -math.inf, {}, 0
+        for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+            k += 1
+            if t.values and all(v <= 0 for v in t.constraints.values()):
+                best = max(best, t.values[0])
+            if k in trials:
+                curve[k] = best
+        return curve, run.trials_run / run.seconds
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--budget", default="mobilenet-0.75")
+    p.add_argument("--space", default=str(ROOT / "specs" / "spaces" / "meliusnet.yaml"))
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--trials", default="100,300,1000")
+    p.add_argument("--samplers", default="refine",
+                   help="comma-separated: refine (mnas default), tpe, random, nsga2")
+    p.add_argument("--verify", type=int, default=400,
+                   help="random candidates checked against Costing (default 400)")
+    p.add_argument("--skip-search", action="store_true")
+    args = p.parse_args(argv)
+    trials = sorted(int(x) for x in args.trials.split(","))
+    space = load_space(args.space)
+    budget = resolve_budget(args.budget)
+    fit = accuracy_fit()
+    print(f"space {Path(space.file).relative_to(ROOT) if space.file.startswith(str(ROOT)) else space.file}: "
+          f"{space.size():,} candidates; budget {budget.name}: OPs <= {budget.ops:.5g}, "
+          f"size <= {budget.size_mib:.5g} MiB (paper convention)")
+    print(f"objective proxy: {fit.describe()}")
+    opt, values, cost, total, n_ok, checked, secs = exhaustive(space, budget, fit, args.verify,
+                                                              random.Random(0))
+    print(f"exhaustive: {total:,} candidates in {secs:.1f} s, {n_ok:,} within budget; "
+          f"numpy costs matched Costing exactly on {checked} checked candidates")
+    print(f"  optimum proxy {opt:.4f}: stem {values['stem']}, stages {values['stages']}, "
+          f"reductions {values['reductions']}, groups {values['groups']}, widths "
+          f"{'/'.join(map(str, cost.widths))}; OPs {cost.ops:.5g} "
+          f"({100 * cost.ops / budget.ops:.2f}%), size {cost.size_mib:.4f} MiB "
+          f"({100 * cost.size_mib / budget.size_mib:.2f}%)")
+    from mnas.api import cost as cost_spec
+    from mnas.search.objective import REFERENCE_POINTS
+    name = PAPER_NETWORK.get(budget.name, "MeliusNet42")
+    ref = next(p for p in REFERENCE_POINTS if p.name == name)
+    m = cost_spec(ROOT / "specs" / ref.spec).totals
+    s = fit.predict(m.bops, m.binary_params)
+    print(f"{name} (the paper's network for this budget, {ref.top1}% reported): proxy {s:.4f} "
+          f"= {s / opt:.4f} of the optimum; OPs {m.ops:.5g} ({100 * m.ops / budget.ops:.2f}% of "
+          f"budget), size {m.size_mib:.4f} MiB ({100 * m.size_mib / budget.size_mib:.2f}%): "
+          f"{'within' if budget.fits(m.ops, m.size_mib) else 'OVER'} the budget")
+    if args.skip_search:
+        return 0
+    for sampler in args.samplers.split(","):
+        curves, rates = [], []
+        for seed in range(args.seeds):
+            curve, rate = search_curve(args.space, budget, seed, trials, sampler)
+            curves.append(curve)
+            rates.append(rate)
+            print(f"  {sampler} seed {seed}: " + ", ".join(f"{k}: {curve[k]:.4f}" for k in trials)
+                  + f"  ({rate:.1f} trials/s)", flush=True)
+        print(f"\n{sampler} sampler, {args.seeds} seeds: best feasible found / exhaustive optimum")
+        print(f"{'trials':>7} {'mean':>8} {'worst':>8} {'mean gap (points)':>18}")
+        for k in trials:
+            ratios = [c[k] / opt for c in curves]
+            gaps = [opt - c[k] for c in curves]
+            print(f"{k:>7} {statistics.mean(ratios):>8.4f} {min(ratios):>8.4f} "
+                  f"{statistics.mean(gaps):>18.3f}")
+        print(f"trials per second ({sampler}, default SQLite storage, 1 worker, "
+              f"{max(trials)}-trial runs): {statistics.mean(rates):.1f}\n", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

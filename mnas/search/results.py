@@ -1,0 +1,248 @@
+"""What a study found: the best feasible candidates (one objective) or the Pareto front
+(several), one per distinct network, each written as a spec that `mnas cost` accepts and
+re-costed from that file by the graph model; all trials as a table (CSV)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mnas.cost.budgets import Budget
+from mnas.search.costing import freeze, network_fingerprint
+from mnas.search.space import Space
+
+
+@dataclass(frozen=True)
+class Best:
+    """One reported candidate: its trial, searched values, cost (as re-costed from the written
+    spec), share of the budget and objective value(s)."""
+
+    rank: int
+    number: int
+    values: Mapping[str, Any]
+    widths: tuple[int, ...]
+    bops: int
+    flops: int
+    ops: float
+    size_mib: float
+    pct_ops: float | None
+    pct_size: float | None
+    objective: tuple[float, ...]
+    spec: str | None = None
+
+
+def feasible(trial) -> bool:
+    return all(v <= 0 for v in trial.constraints.values()) and "cost" in trial.user_attrs
+
+
+def _dominates(a: Sequence[float], b: Sequence[float], signs: Sequence[int]) -> bool:
+    better = False
+    for x, y, s in zip(a, b, signs):
+        if s * x < s * y:
+            return False
+        if s * x > s * y:
+            better = True
+    return better
+
+
+def pareto_front(trials: Sequence, directions: Sequence[str]) -> list:
+    """Non-dominated trials (ties kept once per distinct candidate)."""
+    signs = [1 if d == "maximize" else -1 for d in directions]
+    return [t for t in trials
+            if not any(_dominates(o.values, t.values, signs) for o in trials if o is not t)]
+
+
+def best_trials(study, directions: Sequence[str], top: int,
+                identity: Callable[[Any], Any] | None = None) -> list:
+    """Feasible completed trials, best first: by the objective (one), or the Pareto front
+    ordered by its first objective (several). One trial per distinct candidate, and with
+    `identity(trial)` one per distinct network (the first, i.e. lowest-numbered)."""
+    from optuna.trial import TrialState
+    seen, pool = set(), []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        key = freeze(t.params)
+        if feasible(t) and key not in seen:
+            seen.add(key)
+            pool.append(t)
+    if len(directions) > 1:
+        pool = pareto_front(pool, directions)
+    sign = 1 if directions[0] == "maximize" else -1
+    pool.sort(key=lambda t: (-sign * t.values[0], t.user_attrs["cost"]["ops"], t.number))
+    if identity is None:
+        return pool[:top]
+    out, networks = [], set()
+    for t in pool:
+        key = identity(t)
+        if key not in networks:
+            networks.add(key)
+            out.append(t)
+            if len(out) == top:
+                break
+    return out
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_list(dumper, data):
+    flow = all(not isinstance(v, (list, dict)) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)
+
+
+def spec_document(space: Space, values: Mapping[str, Any], path: Path, name: str,
+                  description: str) -> dict:
+    """The base spec's document with `values` applied, its includes made relative to `path`."""
+    base_file = Path(space.base.file)
+    doc = yaml.safe_load(base_file.read_text(encoding="utf-8"))
+    values = dict(values)
+    doc["name"] = name
+    doc["description"] = description
+    if "input" in values:
+        doc["input"] = list(values.pop("input"))
+    values.pop("name", None)
+    includes = doc.get("include")
+    if includes:
+        includes = [includes] if isinstance(includes, str) else includes
+        doc["include"] = [os.path.relpath((base_file.parent / inc).resolve(),
+                                          path.parent.resolve()) for inc in includes]
+    merged = dict(doc.get("values") or {})
+    merged.update(values)
+    doc["values"] = merged
+    order = ["name", "description", "include", "input", "block", "values", "blocks", "layers"]
+    return {k: doc[k] for k in order if k in doc} | {k: v for k, v in doc.items()
+                                                      if k not in order}
+
+
+def write_spec(space: Space, values: Mapping[str, Any], path: Path, name: str,
+               description: str, header: Sequence[str] = ()) -> Path:
+    doc = spec_document(space, values, path, name, description)
+    text = "".join(f"# {line}\n" for line in header)
+    text += yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def transition_widths(report) -> tuple[int, ...]:
+    """Output widths of the transition convs (MeliusNet-family layer names), if any."""
+    return tuple(layer.shape[0] for layer in report.layers
+                 if layer.name.endswith("transition.conv"))
+
+
+def report_best(study, space: Space, budget: Budget, directions: Sequence[str],
+                value_names: Sequence[str], out: Path, top: int, convention: str,
+                study_name: str) -> list[Best]:
+    """Write best-1.yaml ... for the best candidates and re-cost each written file with the
+    graph model; its numbers must equal the trial's (anything else is a bug)."""
+    from mnas.api import cost
+    from mnas.cost.model import cost_graph
+    from mnas.spec.expand import build_graph
+    rows = []
+    for old in out.glob("best-*.yaml"):
+        old.unlink()
+    identity = lambda t: network_fingerprint(space.spec(space.values(t.params)))  # noqa: E731
+    for rank, t in enumerate(best_trials(study, directions, top, identity), 1):
+        values = space.values(t.params)
+        path = out / f"best-{rank}.yaml"
+        c = t.user_attrs["cost"]
+        widths = transition_widths(cost_graph(build_graph(space.spec(values)), convention))
+        objective = ", ".join(f"{n} {v:.4g}" for n, v in zip(value_names, t.values))
+        header = [f"Found by `mnas search` (study '{study_name}', trial {t.number}): {objective}",
+                  f"budget {budget.name}: OPs <= {budget.ops or 'inf'}, size <= "
+                  f"{budget.size_mib or 'inf'} MiB ({budget.convention} convention)",
+                  f"searched space: {_shown(space.file)}"]
+        if widths:
+            header.append(f"transition widths: {', '.join(map(str, widths))}")
+        base = space.base
+        desc = (f"{base.name} variant found by mnas search under {budget.name}: " +
+                ", ".join(f"{k} {_fmt(values[k])}" for k in space.searched))
+        write_spec(space, values, path, f"{base.name}-search-{rank}", desc, header)
+        tot = cost(path, None, convention).totals      # from the file, as `mnas cost` reads it
+        if (tot.bops, tot.flops, tot.binary_params, tot.float_params) != \
+                (c["bops"], c["flops"], c["binary_params"], c["float_params"]):
+            raise RuntimeError(f"{path}: costs {tot} but trial {t.number} recorded {c}")
+        pct_ops, pct_size = budget.usage(tot.ops, tot.size_mib)
+        rows.append(Best(rank, t.number, {k: values[k] for k in space.searched}, widths,
+                         tot.bops, tot.flops, tot.ops, tot.size_mib,
+                         None if pct_ops is None else 100 * pct_ops,
+                         None if pct_size is None else 100 * pct_size,
+                         tuple(t.values), str(path)))
+    return rows
+
+
+def _shown(path: str) -> str:
+    """`path` relative to the working directory when it lies below it."""
+    rel = os.path.relpath(Path(path).resolve(), Path.cwd())
+    return path if rel.startswith("..") else rel
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "(" + ",".join(_fmt(v) for v in value) + ")"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def best_frame(rows: Sequence[Best], value_names: Sequence[str]):
+    import pandas as pd
+    records = []
+    for b in rows:
+        r: dict[str, Any] = {"rank": b.rank, "trial": b.number}
+        r.update({k: _fmt(v) for k, v in b.values.items()})
+        if b.widths:
+            r["widths"] = "/".join(map(str, b.widths))
+        r.update({"ops": b.ops, "size_mib": round(b.size_mib, 4),
+                  "%ops": None if b.pct_ops is None else round(b.pct_ops, 2),
+                  "%size": None if b.pct_size is None else round(b.pct_size, 2)})
+        r.update({n: round(v, 4) for n, v in zip(value_names, b.objective)})
+        r["spec"] = Path(b.spec).name if b.spec else ""
+        records.append(r)
+    return pd.DataFrame(records)
+
+
+def trials_frame(study, space: Space, budget: Budget, directions: Sequence[str],
+                 value_names: Sequence[str]):
+    """One row per trial: state, worker, parameters, cost, feasibility, objective values,
+    and whether the candidate is on the Pareto front (several objectives)."""
+    import pandas as pd
+    trials = study.get_trials(deepcopy=False)
+    front = set()
+    if len(directions) > 1:
+        front = {t.number for t in best_trials(study, directions, len(trials))}
+    params = [d.param for d in space.dimensions]
+    records = []
+    for t in trials:
+        c = t.user_attrs.get("cost") or {}
+        r: dict[str, Any] = {"number": t.number, "state": t.state.name,
+                             "worker": str(t.user_attrs.get("worker", "")).split(":")[0]}
+        r.update({p: t.params.get(p) for p in params})
+        for k in ("bops", "flops", "ops", "binary_params", "float_params", "size_mib"):
+            r[k] = c.get(k)
+        if c.get("widths"):
+            r["widths"] = "/".join(map(str, c["widths"]))
+        pct_ops, pct_size = budget.usage(c["ops"], c["size_mib"]) if c else (None, None)
+        r["%ops"] = None if pct_ops is None else 100 * pct_ops
+        r["%size"] = None if pct_size is None else 100 * pct_size
+        r["feasible"] = feasible(t)
+        values = t.values or [None] * len(value_names)
+        r.update(dict(zip(value_names, values)))
+        if "proxy" in t.user_attrs:
+            r["proxy_top1"] = t.user_attrs["proxy"]
+        if front:
+            r["pareto"] = t.number in front
+        r["duplicate_of"] = t.user_attrs.get("duplicate_of", "")
+        r["error"] = t.user_attrs.get("error", "")
+        records.append(r)
+    return pd.DataFrame(records)
