@@ -22,3 +22,23 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300, **kw) -> subproc
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# Search fixtures: small studies in a temporary run folder.
+@pytest.fixture(scope="session")
+def budget075():
+    from mnas.cost.budgets import resolve_budget
+    return resolve_budget("mobilenet-0.75")
+
+
+@pytest.fixture
+def config(tmp_path, budget075):
+    """A SearchConfig factory writing under tmp_path."""
+    from mnas.search.study import SearchConfig
+
+    def make(**kw) -> SearchConfig:
+        kw.setdefault("budget", budget075)
+        kw.setdefault("out", str(tmp_path / "run"))
+        kw.setdefault("study", "t")
+        return SearchConfig(**kw)
+    return make

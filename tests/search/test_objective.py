@@ -10,7 +10,7 @@ import pytest
 from mnas.search.objective import (REFERENCE_POINTS, accuracy_fit, make_objective,
                                    reference_features)
 from mnas.search.study import run_search
-from tests.search.conftest import load_trials
+from study_helpers import load_trials
 
 
 def test_fit_reproduces_the_papers_results_within_its_error():

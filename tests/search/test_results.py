@@ -6,7 +6,7 @@ import pytest
 
 from mnas.search.results import _dominates, feasible
 from mnas.search.study import search
-from tests.search.conftest import load_trials
+from study_helpers import load_trials
 
 
 def test_pareto_search_reports_a_feasible_non_dominated_front(config, budget075):

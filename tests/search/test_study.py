@@ -16,7 +16,7 @@ from mnas.errors import MnasError
 from mnas.search.costing import freeze
 from mnas.search.study import StudyError, run_search
 from tests.conftest import ROOT, run_cli
-from tests.search.conftest import load_trials
+from study_helpers import load_trials
 
 
 def study_trials(out, study="s", storage=None):
