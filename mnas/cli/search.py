@@ -67,6 +67,10 @@ def register(sub) -> None:
     t.add_argument("--epochs", type=int, default=3, help="epochs per candidate (default: 3)")
     t.add_argument("--batch-size", type=int, help="batch size")
     t.add_argument("--lr", type=float, help="learning rate")
+    t.add_argument("--optimizer", choices=["radam", "adam"],
+                   help="optimizer (default: the paper's RAdam; short runs learn faster with "
+                        "adam and --warmup 1)")
+    t.add_argument("--warmup", type=float, metavar="EPOCHS", help="linear warm-up epochs")
     t.add_argument("--device", default="auto", help="cpu, cuda, or auto")
     t.add_argument("--train-set", dest="train_sets", action="append", default=[],
                    metavar="KEY=VALUE", help="override a value for training only (the cost "
@@ -89,7 +93,7 @@ def run(args) -> int:
     if args.objective == "train":
         train = TrainOptions(args.data, args.epochs, args.batch_size, args.lr, args.device,
                              args.seed, tuple(parse_sets(args.train_sets).items()),
-                             not args.no_prune)
+                             not args.no_prune, args.optimizer, args.warmup)
     elif args.train_sets:
         raise MnasError("--train-set applies to --objective train only")
     config = SearchConfig(budget=budget, space=args.space, objective=args.objective,

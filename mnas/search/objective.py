@@ -144,6 +144,13 @@ class TrainOptions:
     seed: int = 0
     sets: tuple[tuple[str, Any], ...] = ()
     prune: bool = True
+    optimizer: str | None = None
+    warmup_epochs: float | None = None
+
+    def recipe_overrides(self) -> dict[str, Any]:
+        """Recipe fields set here (unset ones keep the trainer's defaults, the paper's)."""
+        return {k: v for k, v in (("optimizer", self.optimizer),
+                                  ("warmup_epochs", self.warmup_epochs)) if v is not None}
 
 
 class ProxyObjective:
@@ -217,7 +224,8 @@ class TrainObjective(ProxyObjective):
                 raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
 
         result = trainer(spec, opts.data, epochs=opts.epochs, batch_size=opts.batch_size,
-                         lr=opts.lr, seed=opts.seed, device=opts.device, on_epoch=on_epoch)
+                         lr=opts.lr, seed=opts.seed, device=opts.device, on_epoch=on_epoch,
+                         **opts.recipe_overrides())
         trial.set_user_attr("trained", True)
         return 100.0 * result.best_val_acc
 

@@ -50,9 +50,11 @@ class FakeTrainer:
 
     def __init__(self):
         self.calls = []
+        self.recipes = []
 
-    def __call__(self, spec, data, *, epochs, batch_size, lr, seed, device, on_epoch):
+    def __call__(self, spec, data, *, epochs, batch_size, lr, seed, device, on_epoch, **recipe):
         self.calls.append((dict(spec.values), spec.input, data, epochs))
+        self.recipes.append(recipe)
         level = (sum(spec.values["stages"]) * 37 % 50) / 100 + 0.4
         for e in range(1, epochs + 1):
             on_epoch(Epoch(e, level * e / epochs))
@@ -125,3 +127,18 @@ def test_train_objective_trains_each_network_once(config, tmp_path):
     assert len({t.user_attrs["network"] for t in trials}) == 1
     assert all(t.values == trials[0].values for t in trials)
     assert sum("duplicate_of" in t.user_attrs for t in trials) == 4
+
+
+def test_train_objective_passes_optimizer_and_warmup(config):
+    """--optimizer/--warmup reach the trainer; unset, the trainer keeps its own defaults."""
+    from mnas.cost.budgets import resolve_budget
+    from mnas.search.objective import TrainOptions
+    budget = resolve_budget(max_ops=7e8, max_size_mib=22)
+    for options, expected in ((TrainOptions(epochs=1, optimizer="adam", warmup_epochs=1.0),
+                               {"optimizer": "adam", "warmup_epochs": 1.0}),
+                              (TrainOptions(epochs=1), {})):
+        trainer = FakeTrainer()
+        cfg = config(objective="train", trials=6, sampler="random", seed=1, budget=budget,
+                     train=options, study=f"t{len(expected)}")
+        run_search(cfg, trainer=trainer)
+        assert trainer.recipes and all(r == expected for r in trainer.recipes)
