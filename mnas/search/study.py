@@ -472,8 +472,12 @@ def budget_error_if_empty(rows, study, budget: Budget) -> None:
     """No feasible candidate at all: say how close the space came."""
     if rows:
         return
-    costs = [t.user_attrs["cost"] for t in study.get_trials(deepcopy=False)
-             if "cost" in t.user_attrs]
+    trials = study.get_trials(deepcopy=False)
+    errors = [t.user_attrs["error"] for t in trials if "error" in t.user_attrs]
+    if errors:
+        raise BudgetError(f"no feasible candidate finished: {len(errors)} of {len(trials)} "
+                          f"trials failed, the first with: {errors[0]}")
+    costs = [t.user_attrs["cost"] for t in trials if "cost" in t.user_attrs]
     if not costs:
         raise BudgetError("no trial could be costed; see the trials' errors in trials.csv")
     low_ops = min(c["ops"] for c in costs)
