@@ -8,7 +8,7 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+if ! .venv/bin/pip show -q torch >/dev/null 2>&1; then
   .venv/bin/pip install -q "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
   .venv/bin/python -c "import torch" || { echo "setup: torch failed to install" >&2; exit 1; }
 fi
