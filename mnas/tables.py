@@ -43,7 +43,8 @@ def _width() -> int:
     return shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else 200
 
 
-def _records(data) -> tuple[list[str], list[dict]]:
+def records(data) -> tuple[list[str], list[dict]]:
+    """(columns, rows as dicts) of a DataFrame or a list of dicts."""
     if hasattr(data, "to_dict"):
         return [str(c) for c in data.columns], data.to_dict(orient="records")
     rows = list(data)
@@ -61,7 +62,7 @@ def format_table(data, fmt: str = "table", title: str | None = None, caption: st
                  width: int | None = None) -> str:
     """`data` (a DataFrame or a list of dicts) in the chosen format; table and markdown carry
     the title and caption (for example the convention used), csv and json carry data only."""
-    columns, rows = _records(data)
+    columns, rows = records(data)
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")

@@ -34,7 +34,8 @@ LAYER_COLUMNS = ["name", "op", "shape", "precision", "params", "macs", "bops", "
 def run(args) -> int:
     from mnas import api
     from mnas.spec.load import parse_sets
-    from mnas.tables import format_table, json_default
+    from mnas.ops.shapes import fmt
+    from mnas.tables import format_table, json_default, records
 
     sets = parse_sets(args.sets)
     reports = [api.cost(path, sets, args.convention) for path in args.specs]
@@ -51,10 +52,10 @@ def run(args) -> int:
     chunks = []
     for report, path in zip(reports, args.specs):
         rows = (report.rollup(args.by) if args.by else
-                [{c: getattr(layer, c) for c in LAYER_COLUMNS} | {"shape": _shape(layer.shape)}
+                [{c: getattr(layer, c) for c in LAYER_COLUMNS} | {"shape": fmt(layer.shape)}
                  for layer in report.layers])
         if args.format == "csv":
-            rows = [{"network": report.name, **r} for r in _records(rows)]
+            rows = [{"network": report.name, **r} for r in records(rows)[1]]
             text = format_table(rows, "csv")
             chunks.append(text if not chunks else text.split("\n", 1)[1])
             continue
@@ -63,11 +64,3 @@ def run(args) -> int:
                                    caption=api.totals_line(report)))
     print(("\n" if args.format == "csv" else "\n\n").join(chunks))
     return 0
-
-
-def _shape(shape) -> str:
-    return "x".join(map(str, shape))
-
-
-def _records(rows):
-    return rows.to_dict(orient="records") if hasattr(rows, "to_dict") else rows

@@ -13,10 +13,7 @@ import yaml
 from mnas.errors import MnasError
 from mnas.ir.graph import Graph, Node
 from mnas.spec.expand import ITEM_KEYS
-
-
-def _plain(value):
-    return [_plain(v) for v in value] if isinstance(value, (tuple, list)) else value
+from mnas.spec.values import plain
 
 
 def _fields(node: Node) -> dict:
@@ -29,7 +26,7 @@ def _fields(node: Node) -> dict:
             if f.name in ITEM_KEYS or f.name == "op":
                 raise MnasError(f"layer '{node.name}': field '{f.name}' of op '{node.op}' "
                                 "clashes with a spec keyword and cannot be written flat")
-            out[f.name] = _plain(value)
+            out[f.name] = plain(value)
     return out
 
 

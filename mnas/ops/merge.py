@@ -3,7 +3,6 @@ channels."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from mnas.ops.activation import NoParams
 from mnas.ops.registry import NO_COST, OpDef, ShapeRuleError, register

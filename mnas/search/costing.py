@@ -19,6 +19,7 @@ from mnas.cost.conventions import Convention, get_convention
 from mnas.errors import MnasError, MnasWarning
 from mnas.search.formula import FAMILY_BLOCK, FamilyCounts, meliusnet_counts
 from mnas.spec.load import Spec
+from mnas.spec.values import freeze
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +46,6 @@ class CandidateCost:
     def same_counts(self, other: CandidateCost) -> bool:
         return (self.bops, self.flops, self.binary_params, self.float_params, self.size_bits) == \
             (other.bops, other.flops, other.binary_params, other.float_params, other.size_bits)
-
-
-def freeze(value: Any) -> Any:
-    """A hashable stand-in for a spec value (lists become tuples)."""
-    if isinstance(value, (list, tuple)):
-        return tuple(freeze(v) for v in value)
-    if isinstance(value, Mapping):
-        return tuple(sorted((k, freeze(v)) for k, v in value.items()))
-    return value
 
 
 def network_fingerprint(spec) -> str:

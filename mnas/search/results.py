@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 
 from mnas.cost.budgets import Budget
-from mnas.search.costing import freeze, network_fingerprint
+from mnas.search.costing import network_fingerprint
+from mnas.spec.values import freeze
 from mnas.search.space import Space
 
 

@@ -27,7 +27,7 @@ import optuna
 from optuna.samplers import BaseSampler
 from optuna.trial import TrialState
 
-from mnas.search.costing import freeze
+from mnas.spec.values import freeze
 from mnas.search.space import Dimension
 
 Feasible = Callable[[Mapping[str, Any]], bool]

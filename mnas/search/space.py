@@ -27,6 +27,7 @@ from typing import Any
 from mnas.errors import SpecError, suggest
 from mnas.spec.load import Spec, load_spec
 from mnas.spec.source import Loc, YamlMap, YamlSeq, read_yaml
+from mnas.spec.values import plain
 
 SPACE_KEYS = ("description", "base", "dimensions")
 DIMENSION_KEYS = ("choices", "low", "high", "step", "log", "fixed")
@@ -215,29 +216,21 @@ class _Fixed:
     value: Any
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
 def _knob(name: str, raw: Any, loc: Loc) -> Knob:
     field = f"dimensions.{name}"
     if isinstance(raw, YamlMap):
         d = _dimension(raw, name, loc, field)
-        return Knob(name, _plain(d.value), True) if isinstance(d, _Fixed) else Knob(name, d, False)
+        return Knob(name, plain(d.value), True) if isinstance(d, _Fixed) else Knob(name, d, False)
     if isinstance(raw, YamlSeq) and any(isinstance(item, YamlMap) for item in raw):
         items = []
         for i, item in enumerate(raw):
             if isinstance(item, YamlMap):
                 d = _dimension(item, f"{name}[{i}]", raw.loc_of(i), f"{field}[{i}]")
-                items.append(_plain(d.value) if isinstance(d, _Fixed) else d)
+                items.append(plain(d.value) if isinstance(d, _Fixed) else d)
             else:
-                items.append(_plain(item))
+                items.append(plain(item))
         return Knob(name, tuple(items), False)
-    return Knob(name, _plain(raw), True)
+    return Knob(name, plain(raw), True)
 
 
 def load_space(path: str | Path | None = None) -> Space:

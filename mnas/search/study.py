@@ -35,7 +35,8 @@ from typing import Any
 from mnas import __version__
 from mnas.cost.budgets import Budget
 from mnas.errors import BudgetError, MnasError
-from mnas.search.costing import Costing, freeze, network_fingerprint
+from mnas.search.costing import Costing, network_fingerprint
+from mnas.spec.values import freeze
 from mnas.search.objective import OBJECTIVES, Candidate, TrainOptions, make_objective
 from mnas.search.space import Space, load_space
 

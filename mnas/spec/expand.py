@@ -20,6 +20,7 @@ from mnas.ops.registry import get_op
 from mnas.spec.expr import ExprError, is_template, render
 from mnas.spec.load import BlockDef, Spec
 from mnas.spec.source import Loc, YamlMap, YamlSeq
+from mnas.spec.values import freeze
 
 ITEM_KEYS = ("name", "inputs", "when", "for", "repeat", "index")
 INPUT = "input"
@@ -77,15 +78,6 @@ def _code(ref: str, frame: _Frame) -> tuple[int, str]:
 def _decode(code: tuple[int, str], frame: _Frame) -> str:
     kind, text = code
     return frame.input if kind == _IN else frame.prefix + text if kind == _REL else text
-
-
-def _freeze(value: Any):
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    hash(value)
-    return value
 
 
 @dataclass(frozen=True)
@@ -301,7 +293,7 @@ class _Expander:
                 given = ", ".join(f"{k}={v!r}" for k, v in args.items() if k in check["test"])
                 raise check.loc.error(f"{check['message']} ({given}){where}", f)
         try:
-            key = (block.name, _freeze(args))
+            key = (block.name, freeze(args))
         except TypeError:
             key = None
         if key in self.expansions:

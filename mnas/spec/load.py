@@ -13,6 +13,7 @@ from typing import Any
 
 from mnas.errors import SpecError, suggest
 from mnas.spec.source import Loc, YamlMap, YamlSeq, parse_yaml, read_yaml
+from mnas.spec.values import plain
 
 NETWORK_KEYS = ("name", "description", "include", "input", "values", "layers", "block", "blocks")
 LIBRARY_KEYS = ("description", "include", "blocks")
@@ -236,13 +237,5 @@ def parse_sets(items: Iterable[str]) -> dict[str, Any]:
             value = parse_yaml(text, f"--set {key}")
         except SpecError as err:
             raise SpecError(f"cannot read value '{text}': {err.message}", field=f"--set {key}") from None
-        out[key] = _plain(value)
+        out[key] = plain(value)
     return out
-
-
-def _plain(value):
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value

@@ -11,7 +11,6 @@ from mnas.cost.model import cost_graph
 from mnas.errors import MnasError
 from mnas.spec.expand import build_graph
 from mnas.spec.load import load_spec
-from mnas.spec.source import parse_yaml
 
 
 def tiny(tmp_path, body: str):
