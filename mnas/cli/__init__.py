@@ -23,6 +23,8 @@ EPILOG = """examples:
   mnas render specs/meliusnet22.yaml -o meliusnet22.png
   mnas export specs/meliusnet22.yaml --format python -o meliusnet22.py
   mnas search --budget mobilenet-0.75
+  mnas train specs/meliusnet-cifar.yaml --data digits --epochs 6 --optimizer adam --warmup 1
+  mnas validate STUDY --top-k 3 --data digits
 run 'mnas COMMAND --help' for a command's options."""
 
 
