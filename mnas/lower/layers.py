@@ -125,6 +125,12 @@ class ApproxSign(nn.Module):
         return ApproxSignSTE.apply(x)
 
 
+def signed_weight(weight: torch.Tensor) -> torch.Tensor:
+    """sign(weight) for the forward pass of binary layers: with the straight-through
+    gradient when training, a plain `where` when tracing or exporting."""
+    return binarize(weight) if _exporting() else WeightSTE.apply(weight)
+
+
 @remember_args
 class ReLU(nn.ReLU):
     pass
@@ -146,7 +152,7 @@ class BinaryConv2d(Conv2d):
     a preceding `Sign`. `weight` holds the 32-bit latent values."""
 
     def forward(self, x):
-        w = binarize(self.weight) if _exporting() else WeightSTE.apply(self.weight)
+        w = signed_weight(self.weight)
         return self._conv_forward(x, w, self.bias)
 
 
@@ -159,7 +165,7 @@ class ScaledBinaryConv2d(BinaryConv2d):
 
     def forward(self, x):
         scale = self.weight.detach().abs().mean(dim=(1, 2, 3), keepdim=True)
-        signed = binarize(self.weight) if _exporting() else WeightSTE.apply(self.weight)
+        signed = signed_weight(self.weight)
         return self._conv_forward(x, signed * scale, self.bias)
 
 
@@ -178,7 +184,7 @@ class BinaryLinear(Linear):
     """Fully connected layer with sign(weights); the input is expected binarised."""
 
     def forward(self, x):
-        w = binarize(self.weight) if _exporting() else WeightSTE.apply(self.weight)
+        w = signed_weight(self.weight)
         return F.linear(x, w, self.bias)
 
 
