@@ -9,8 +9,8 @@ from pathlib import Path
 
 from mnas.cost.conventions import Convention, get_convention
 from mnas.errors import BudgetError, suggest
+from mnas.zoo import SPECS_DIR
 
-SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"
 
 PRESETS: dict[str, tuple[str, dict]] = {
     f"mobilenet-{w}": ("mobilenet_v1.yaml", {"width": float(w)})

@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from mnas.errors import SpecError, suggest
+from mnas.zoo import SPACES_DIR, resolve_space, resolve_spec
 from mnas.spec.load import Spec, load_spec
 from mnas.spec.source import Loc, YamlMap, YamlSeq, read_yaml
 from mnas.spec.values import plain
 
 SPACE_KEYS = ("description", "base", "dimensions")
 DIMENSION_KEYS = ("choices", "low", "high", "step", "log", "fixed")
-DEFAULT_SPACE = Path(__file__).resolve().parents[2] / "specs" / "spaces" / "meliusnet.yaml"
+DEFAULT_SPACE = SPACES_DIR / "meliusnet.yaml"
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,7 @@ def _knob(name: str, raw: Any, loc: Loc) -> Knob:
 
 def load_space(path: str | Path | None = None) -> Space:
     """Read a space file; its base spec is loaded and every knob checked against it."""
-    path = Path(path) if path is not None else DEFAULT_SPACE
+    path = resolve_space(path) if path is not None else DEFAULT_SPACE
     data = read_yaml(path)
     where = Loc(str(path), 1, 1)
     if not isinstance(data, YamlMap):
@@ -249,6 +250,8 @@ def load_space(path: str | Path | None = None) -> Space:
         raise data.loc_of("base").error("expected the path of the spec to search (relative to "
                                         "this file)", "base")
     base_path = path.parent / base_name
+    if not base_path.exists():
+        base_path = resolve_spec(base_name)
     if not base_path.exists():
         raise data.loc_of("base").error(f"spec not found: {base_path}", "base")
     base = load_spec(base_path)

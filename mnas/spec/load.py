@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mnas.errors import SpecError, suggest
+from mnas.zoo import resolve_spec
 from mnas.spec.source import Loc, YamlMap, YamlSeq, parse_yaml, read_yaml
 from mnas.spec.values import plain
 
@@ -181,8 +182,9 @@ def _parse_blocks(data: YamlMap) -> dict[str, BlockDef]:
 
 
 def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Spec:
-    """Load a network spec file, with `overrides` applied as `--set` would."""
-    path = Path(path)
+    """Load a network spec file (or a bundled one by name), with `overrides` applied as
+    `--set` would."""
+    path = resolve_spec(path)
     data = _expect_map(_read_cached(path), Loc(str(path), 1, 1), "a network spec")
     _check_keys(data, NETWORK_KEYS, "a network spec")
     for key in ("name", "input"):
