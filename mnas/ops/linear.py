@@ -35,7 +35,7 @@ def _count(p: LinearParams, ins, out) -> Counts:
 
 
 def _lower(p: LinearParams, ins, out):
-    from mnas.lower.layers import BinaryLinear, Linear
+    from mnas.ops.layers import BinaryLinear, Linear
     return (BinaryLinear if p.binary else Linear)(ins[0][0], p.out, bias=p.bias)
 
 
