@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from mnas.errors import MnasError, SpecError, suggest
@@ -20,7 +19,7 @@ from mnas.ops.params import ParamError, parse_params
 from mnas.ops.registry import get_op
 from mnas.spec.expr import ExprError, is_template, render, spend, work_budget
 from mnas.spec.limits import (MAX_DIMENSION, MAX_EXPANDED, MAX_NAME_LENGTH, MAX_SCOPE_DEPTH,
-                              value_problem, value_size)
+                              MAX_VALUE_SIZE, TooDeep, size_problem, value_size)
 from mnas.spec.load import BlockDef, Spec
 from mnas.spec.source import Loc, YamlMap, YamlSeq
 from mnas.spec.values import freeze
@@ -87,7 +86,8 @@ def _decode(code: tuple[int, str], frame: _Frame) -> str:
 class _Expansion:
     """A block call's nodes, aliases and output with the call's prefix, input and outer
     scopes taken out: a block called again with the same arguments is copied from this
-    instead of being expanded again (a MeliusNet repeats one unit dozens of times)."""
+    instead of being expanded again (a MeliusNet repeats one unit dozens of times). `size` is
+    what the first expansion counted towards MAX_EXPANDED; each copy counts it again."""
 
     nodes: tuple[tuple[str, str, tuple, Any, Origin | None, tuple[Scope, ...]], ...]
     aliases: tuple[tuple[tuple[int, str], tuple[int, str]], ...]
@@ -117,13 +117,22 @@ class _Expander:
     def value(self, raw: Any, env: Mapping[str, Any], loc: Loc, fieldname: str, where: str = ""):
         """Evaluate templates in `raw` (recursively in lists and mappings); a list or mapping
         built is held to the limits on values and charged as evaluation work."""
+        if not isinstance(raw, (list, dict)):
+            if not is_template(raw):
+                return raw
+            try:
+                return render(raw, env)
+            except ExprError as err:
+                raise loc.error(f"{err}{where}", fieldname) from None
         out = self._value(raw, env, loc, fieldname, where)
         if isinstance(out, (list, dict)):
-            problem = value_problem(out)
             try:
-                if problem:
-                    raise ExprError(f"builds {problem}")
-                spend(value_size(out))
+                size = value_size(out)
+                if size > MAX_VALUE_SIZE:
+                    raise ExprError(f"builds {size_problem(size, exact=False)}")
+                spend(size)
+            except TooDeep as err:
+                raise loc.error(f"builds {err}{where}", fieldname) from None
             except ExprError as err:
                 raise loc.error(f"{err}{where}", fieldname) from None
         return out
@@ -344,7 +353,7 @@ class _Expander:
             done = self.expansions[key]
             self.grow(done.size, loc, fieldname, where)
             return self.copy(done, frame, scopes)
-        first_node, first_alias = len(self.nodes), len(self.aliases)
+        first_node, first_alias, first_size = len(self.nodes), len(self.aliases), self.size
         self.calls.append(block.name)
         out = self.expand(block.layers, args, block.field + ".layers", frame, scopes)
         self.calls.pop()
@@ -361,8 +370,7 @@ class _Expander:
                        n.params, n.origin, n.scopes[depth:]) for n in self.nodes[first_node:]),
                 tuple((_code(k, frame), _code(v, frame))
                       for k, v in list(self.aliases.items())[first_alias:]),
-                _code(out, frame),
-                sum(1 + len(n.inputs) for n in self.nodes[first_node:]))
+                _code(out, frame), self.size - first_size)
         return out
 
     def copy(self, done: _Expansion, frame: _Frame, scopes: tuple[Scope, ...]) -> str:
@@ -390,12 +398,11 @@ class _Expander:
             loc = item.loc_of(err.field.split("[")[0]) if err.field in item or \
                 err.field.split("[")[0] in item else item.loc
             raise loc.error(f"{err.message}{where}", f"{inst.field}.{err.field}") from None
-        for f in dataclass_fields(params):
-            number = getattr(params, f.name)
-            if type(number) is int and abs(number) > MAX_DIMENSION:
-                raise item.loc_of(f.name).error(
+        for name, number in vars(params).items():
+            if type(number) is int and not -MAX_DIMENSION <= number <= MAX_DIMENSION:
+                raise item.loc_of(name).error(
                     f"{number:,} is too large (limit: dimension {MAX_DIMENSION:,}){where}",
-                    f"{inst.field}.{f.name}")
+                    f"{inst.field}.{name}")
         self.grow(len(ins), item.loc, inst.field, where)
         loc = item.loc
         scope = scopes + ((inst.scope,) if inst.scope else ())

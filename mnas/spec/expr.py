@@ -288,7 +288,9 @@ def _run(source: str, env: Env):
         with work_budget():
             return _run(source, env)
     compiled, steps = compile_expr(source)
-    work.spend(steps)
+    work.left -= steps
+    if work.left < 0:
+        work.spend(0)
     try:
         return compiled(env)
     except LimitError as err:

@@ -6,7 +6,7 @@ one is a SpecError that names the limit and where it was crossed. docs/spec.md l
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 MAX_FILE_BYTES = 1 << 20
@@ -53,49 +53,36 @@ MAX_EXPANDED = 100_000
 (`repeat`, `for`) together (MeliusNet59: 1,099)."""
 
 
+_CONTAINERS = (list, tuple, dict, MappingProxyType)
+
+
 def value_size(value: Any) -> int:
     """Characters of a string; items of a list or mapping, nested ones included (a list used
     twice counts twice); 1 for anything else. Counting stops just past MAX_VALUE_SIZE, so it
     costs at most that many steps. Raises TooDeep when lists nest past MAX_VALUE_DEPTH."""
-    total = 0
-    stack = [(value, 1)]
-    while stack:
+    if isinstance(value, str):
+        return len(value)
+    if not isinstance(value, _CONTAINERS):
+        return 1
+    total, stack = 0, [(value, 1)]
+    while stack and total <= MAX_VALUE_SIZE:
         item, level = stack.pop()
-        if isinstance(item, str):
-            total += len(item)
-        elif isinstance(item, (list, tuple, Mapping)):
-            if level > MAX_VALUE_DEPTH:
-                raise TooDeep(f"lists nested more than {MAX_VALUE_DEPTH} deep "
-                              f"(limit: value depth {MAX_VALUE_DEPTH})")
-            total += len(item)
-            if total <= MAX_VALUE_SIZE:
-                children = item.values() if isinstance(item, Mapping) else item
-                stack.extend((child, level + 1) for child in children
-                             if isinstance(child, (str, list, tuple, Mapping)))
-        else:
-            total += 1
+        if level > MAX_VALUE_DEPTH:
+            raise TooDeep(f"lists nested more than {MAX_VALUE_DEPTH} deep "
+                          f"(limit: value depth {MAX_VALUE_DEPTH})")
+        total += len(item)
         if total > MAX_VALUE_SIZE:
             break
+        for child in item.values() if isinstance(item, (dict, MappingProxyType)) else item:
+            if isinstance(child, str):
+                total += len(child)
+            elif isinstance(child, _CONTAINERS):
+                stack.append((child, level + 1))
     return total
 
 
 class TooDeep(Exception):
     """A value nests past MAX_VALUE_DEPTH; the message says so, the caller says where."""
-
-
-def value_problem(value: Any) -> str | None:
-    """What limit `value` crosses, as a phrase for an error message; None when it is within
-    all of them."""
-    if isinstance(value, int):
-        bits = value.bit_length()
-        return None if bits <= MAX_INT_BITS else int_problem(bits)
-    if not isinstance(value, (str, list, tuple, Mapping)):
-        return None
-    try:
-        size = value_size(value)
-    except TooDeep as err:
-        return str(err)
-    return None if size <= MAX_VALUE_SIZE else size_problem(size, exact=False)
 
 
 def int_problem(bits: int) -> str:
