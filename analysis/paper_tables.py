@@ -299,8 +299,9 @@ def findings() -> list[str]:
             same.append(f"Bi-RealNet{depth} (two binary convs per block, each with its own "
                         f"shortcut) and ResNetE{depth} have the same BOPs and FLOPs "
                         f"({b.ops:.4e} OPs); ResNetE{depth} has {a.params - b.params} more "
-                        f"parameters: its input BN without scale ({extra['input_bn']}) and the "
-                        f"BN after its stem ({extra['stem_bn']})")
+                        f"parameters: its input BN ({extra['input_bn']}: 2 per channel although "
+                        f"it has no scale, as MXNet keeps gamma) and the BN after its stem "
+                        f"({extra['stem_bn']})")
         else:
             same.append(f"Bi-RealNet{depth} ({b.ops:.4e} OPs) and ResNetE{depth} "
                         f"({a.ops:.4e} OPs) differ in cost")

@@ -1,6 +1,8 @@
 """Counting conventions. Cost figures mean nothing without one: every table names the
-convention it used. `paper` is MeliusNet's (see shared/paper/FACTS.md); `larq` also counts
-the classifier's MACs as FLOPs, as Larq's model summary does."""
+convention it used. `paper` is MeliusNet's (see shared/paper/FACTS.md): every BatchNorm holds
+2 parameters per channel, as MXNet's BatchNorm keeps gamma even without scale and the authors'
+summary counts it; `larq` also counts the classifier's MACs as FLOPs, as Larq's model summary
+does, and counts a BatchNorm's parameters as the layer learns them."""
 
 from __future__ import annotations
 
@@ -40,11 +42,13 @@ class Convention:
 PAPER = Convention(
     name="paper",
     description="MeliusNet paper: 1 MAC = 1 op, OPs = BOPs/64 + FLOPs, FC MACs not counted, "
-                "size in MiB (binary weights 1 bit, all else 32 bits, BN 2 per channel)")
+                "size in MiB (binary weights 1 bit, all else 32 bits, BN 2 per channel)",
+    bn_params_per_channel=2)
 LARQ = Convention(
     name="larq",
-    description="as 'paper', but the FC layer's MACs count as FLOPs (what Larq reports)",
-    fc_in_ops=True)
+    description="as 'paper', but the FC layer's MACs count as FLOPs (what Larq reports) and "
+                "a BatchNorm counts the parameters it learns (gamma only with scale)",
+    fc_in_ops=True, bn_params_per_channel=None)
 
 CONVENTIONS: dict[str, Convention] = {c.name: c for c in (PAPER, LARQ)}
 

@@ -218,11 +218,11 @@ def test_yaml_export_does_not_import_torch(tmp_path):
 
 def test_python_source_network_named_like_a_layer_class(tmp_path):
     spec = tmp_path / "sign.yaml"
-    spec.write_text("name: Sign\ninput: [4]\nlayers:\n  - {name: s, op: sign}\n"
-                    "  - {name: fc, op: linear, out: 2, binary: true}\n")
+    spec.write_text("name: Sign\ninput: [4, 1, 1]\nlayers:\n  - {name: s, op: sign}\n"
+                    "  - {op: flatten}\n  - {name: fc, op: linear, out: 2, binary: true}\n")
     out = export_spec(spec, "python", tmp_path / "net.py").path
     loaded = importlib.util.spec_from_file_location("sign_net", out)
     source = importlib.util.module_from_spec(loaded)
     loaded.loader.exec_module(source)
     assert source.Network.__name__ == "SignNetwork" and source.Sign is not source.Network
-    assert source.Network()(source.torch.ones(3, 4)).shape == (3, 2)
+    assert source.Network()(source.torch.ones(3, 4, 1, 1)).shape == (3, 2)
