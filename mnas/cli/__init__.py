@@ -1,16 +1,17 @@
 """The `mnas` command. Each subcommand is a module here with `register(subparsers)` (which
 adds its parser and sets `run`) and imports nothing heavy at module level. Errors caused by
 input (`MnasError`) print one line and exit 1; anything else is a bug and keeps its
-traceback."""
+traceback. Warnings about legal but probable mistakes (`MnasWarning`) print one line too."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+import warnings
 
 from mnas import __version__
-from mnas.errors import MnasError
+from mnas.errors import MnasError, MnasWarning
 
 COMMANDS = ["cost", "budgets", "compare", "search", "render", "export", "train", "validate"]
 
@@ -47,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.run(args) or 0
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
+            return args.run(args) or 0
     except MnasError as err:
         print(f"mnas {args.command}: error: {err}", file=sys.stderr)
         return 1
@@ -56,6 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _one_line_warnings(command: str, default):
+    """`showwarning` printing a MnasWarning as `mnas COMMAND: warning: ...`."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, MnasWarning):
+            print(f"mnas {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+    return show
 
 
 def run() -> None:
