@@ -138,12 +138,32 @@ class ReLU(nn.ReLU):
 
 @remember_args
 class Conv2d(nn.Conv2d):
-    """32-bit convolution, He-initialised."""
+    """32-bit convolution, He-initialised. A non-zero `pad_value` pads the border with that
+    value (QuickNet pads binary convs with 1) instead of torch's zeros."""
+
+    def __init__(self, *args, pad_value: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pad_value = float(pad_value)
+        self.border = tuple(self.padding)
+        if self.pad_value:
+            self.padding = (0, 0)
 
     def reset_parameters(self) -> None:
         he_normal_(self.weight)
         if self.bias is not None:
             nn.init.zeros_(self.bias)
+
+    def _conv_forward(self, x, weight, bias):
+        if self.pad_value:
+            ph, pw = self.border
+            x = F.pad(x, (pw, pw, ph, ph), value=self.pad_value)
+        return super()._conv_forward(x, weight, bias)
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        if self.pad_value:
+            text += f", padding={self.border}, pad_value={self.pad_value}"
+        return text
 
 
 @remember_args

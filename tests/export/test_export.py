@@ -138,13 +138,19 @@ def test_python_source_is_the_same_network(spec, sets, tmp_path):
     assert list(standalone.state_dict()) == list(lowered.state_dict())
     standalone.load_state_dict(lowered.state_dict())
     x = example_input(graph, batch=4)
-    a, b = standalone(x), lowered(x)
+    torch.manual_seed(1)  # the same dropout masks in both
+    a = standalone(x)
+    torch.manual_seed(1)
+    b = lowered(x)
     assert torch.equal(a, b)
     a.square().mean().backward()
     b.square().mean().backward()
     grads = dict(lowered.named_parameters())
     for name, p in standalone.named_parameters():
-        assert torch.equal(p.grad, grads[name].grad), name
+        if p.requires_grad:
+            assert torch.equal(p.grad, grads[name].grad), name
+        else:  # fixed weights (the blur-pool filter)
+            assert p.grad is None and grads[name].grad is None, name
 
 
 @pytest.mark.slow  # a fresh interpreter importing torch: seconds
