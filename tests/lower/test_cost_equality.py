@@ -9,6 +9,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from mnas import api
+from mnas.cost.conventions import Convention
 from mnas.cost.model import cost_graph
 from mnas.ops.layers import BinaryConv2d, BinaryLinear
 from mnas.lower.torch import to_module
@@ -18,6 +19,10 @@ from conftest import NETWORK_SPECS, ROOT
 ALL_OPS = ROOT / "tests" / "lower" / "data" / "all_ops.yaml"  # every registered op type
 LOWER_SPECS = [*NETWORK_SPECS, ALL_OPS]  # globbed: a new spec is checked automatically
 MELIUSNET22 = ROOT / "specs" / "meliusnet22.yaml"
+#: both published conventions count 2 values per BatchNorm channel whatever the layer learns
+#: (MXNet keeps gamma, Keras keeps the running statistics); the module holds what it learns
+LEARNED = Convention(name="learned", description="parameters as the layers hold them",
+                     fc_in_ops=True, bn_params_per_channel=None)
 per_spec = pytest.mark.parametrize("spec_path", LOWER_SPECS, ids=[p.stem for p in LOWER_SPECS])
 
 
@@ -42,9 +47,7 @@ def _split_params(module: torch.nn.Module) -> tuple[int, int]:
 
 @per_spec
 def test_parameter_counts_equal_the_cost_model(spec_path, sets=None):
-    """Under `larq`, which counts a BatchNorm's parameters as the layer learns them (`paper`
-    counts 2 per channel also without scale, as MXNet does)."""
-    graph, module, report = _lowered(spec_path, sets, "larq")
+    graph, module, report = _lowered(spec_path, sets, LEARNED)
     for layer in report.layers[1:]:
         sub = module.get_submodule(layer.name)
         assert _split_params(sub) == (layer.binary_params, layer.float_params), layer.name
