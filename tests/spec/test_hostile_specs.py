@@ -111,8 +111,8 @@ def outcomes(tmp_path_factory):
         stdout, stderr = err.stdout or b"", (err.stderr or b"") + b"\n(timed out after 120 s)"
     results = {}
     for line in stdout.decode().splitlines():
-        name, rc, stderr = json.loads(line)
-        results[name] = (rc, stderr)
+        name, rc, case_stderr = json.loads(line)
+        results[name] = (rc, case_stderr)
     return results, stderr.decode(errors="replace")
 
 
