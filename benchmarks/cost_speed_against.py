@@ -56,7 +56,7 @@ def main() -> None:
                                           check=True, capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"baseline": import_tree(extract(ref, Path(tmp))), "current": import_tree(ROOT)}
-        print(f"baseline {ref[:12]} vs current tree ({ROOT}); median of {args.repeat} rounds")
+        print(f"baseline {ref[:12]} vs current tree ({ROOT}); best and median of {args.repeat} rounds")
         print(f"{'spec':<14}{'parse':<8}{'baseline ms':>13}{'current ms':>12}{'best ratio':>11}"
               f"{'median ratio':>13}")
         for spec in args.specs:

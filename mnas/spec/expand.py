@@ -100,6 +100,7 @@ class _Expander:
         self.spec = spec
         self.nodes: list[Node] = []
         self.aliases: dict[str, str] = {}
+        self.alias_log: list[tuple[str, str]] = []
         self.expansions: dict[Any, _Expansion] = {}
         self.calls: list[str] = []
         self.size = 0
@@ -112,6 +113,12 @@ class _Expander:
             raise loc.error(f"the spec expands to more than {MAX_EXPANDED:,} layers, inputs, "
                             f"block calls and loop iterations (limit: expansion size "
                             f"{MAX_EXPANDED:,}){where}", fieldname)
+
+    def alias(self, name: str, target: str) -> None:
+        """`name` stands for `target`; logged in order so that a block's expansion can take
+        the aliases it added without copying all of them."""
+        self.aliases[name] = target
+        self.alias_log.append((name, target))
 
     # -- values ------------------------------------------------------------------------------
     def value(self, raw: Any, env: Mapping[str, Any], loc: Loc, fieldname: str, where: str = ""):
@@ -214,7 +221,7 @@ class _Expander:
                         out.append(_Instance(item, renv, f"{name}{r + 1}", f,
                                              Scope(f"{name}{r + 1}", None, r + 1, repeat)))
                     if repeat:
-                        self.aliases[frame.prefix + name] = frame.prefix + f"{name}{repeat}"
+                        self.alias(frame.prefix + name, frame.prefix + f"{name}{repeat}")
                         frame.names.add(name)
                 else:
                     scope = Scope(name, None, k + 1, len(envs)) if "for" in item else None
@@ -302,7 +309,7 @@ class _Expander:
             scope = Scope(scope.name, block.name, scope.index, scope.count)
             out = self.call_block(block, args, sub, scopes + (scope,), item.loc_of("block"),
                                   inst.field + ".block")
-        self.aliases[qualified] = out
+        self.alias(qualified, out)
         return qualified
 
     def lookup_block(self, item: YamlMap, env, fieldname: str, where: str) -> BlockDef:
@@ -353,7 +360,7 @@ class _Expander:
             done = self.expansions[key]
             self.grow(done.size, loc, fieldname, where)
             return self.copy(done, frame, scopes)
-        first_node, first_alias, first_size = len(self.nodes), len(self.aliases), self.size
+        first_node, first_alias, first_size = len(self.nodes), len(self.alias_log), self.size
         self.calls.append(block.name)
         out = self.expand(block.layers, args, block.field + ".layers", frame, scopes)
         self.calls.pop()
@@ -369,7 +376,7 @@ class _Expander:
                 tuple((n.name[len(frame.prefix):], n.op, tuple(_code(i, frame) for i in n.inputs),
                        n.params, n.origin, n.scopes[depth:]) for n in self.nodes[first_node:]),
                 tuple((_code(k, frame), _code(v, frame))
-                      for k, v in list(self.aliases.items())[first_alias:]),
+                      for k, v in self.alias_log[first_alias:]),
                 _code(out, frame), self.size - first_size)
         return out
 
@@ -379,7 +386,7 @@ class _Expander:
             Node(prefix + name, op, tuple(_decode(i, frame) for i in inputs), params, origin,
                  scopes + inner) for name, op, inputs, params, origin, inner in done.nodes)
         for k, v in done.aliases:
-            self.aliases[_decode(k, frame)] = _decode(v, frame)
+            self.alias(_decode(k, frame), _decode(v, frame))
         return _decode(done.output, frame)
 
     def op_node(self, inst: _Instance, qualified: str, ins: tuple[str, ...],

@@ -103,13 +103,17 @@ def outcomes(tmp_path_factory):
     argv["top_level_dev_zero"] = ["cost", "/dev/zero"]
     argv["top_level_fifo"] = ["cost", str(folder / "fifo")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(argv)], cwd=folder, env=env,
-                          capture_output=True, text=True, timeout=120, preexec_fn=_limit_memory)
+    try:
+        done = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(argv)], cwd=folder,
+                              env=env, capture_output=True, timeout=120, preexec_fn=_limit_memory)
+        stdout, stderr = done.stdout, done.stderr
+    except subprocess.TimeoutExpired as err:  # the cases finished so far still report
+        stdout, stderr = err.stdout or b"", (err.stderr or b"") + b"\n(timed out after 120 s)"
     results = {}
-    for line in done.stdout.splitlines():
-        name, rc, stderr = json.loads(line)
-        results[name] = (rc, stderr)
-    return results, done.stderr
+    for line in stdout.decode().splitlines():
+        name, rc, case_stderr = json.loads(line)
+        results[name] = (rc, case_stderr)
+    return results, stderr.decode(errors="replace")
 
 
 def _one_line(outcomes, name: str) -> str:

@@ -1,6 +1,10 @@
 """The limits of mnas/spec/limits.py: each is refused with a one-line SpecError that names the
 limit, the file, line, column and field, and the nearest input within it still works. The
-expected figures are the literal limits documented in docs/spec.md, not the constants."""
+expected figures are the literal limits documented in docs/spec.md, not the constants.
+
+Inputs here stay small even if a limit broke (at most a few hundred thousand layers); the
+ones that would take the machine's memory run in test_hostile_specs.py, in a subprocess
+under an address-space limit."""
 
 from __future__ import annotations
 
@@ -53,8 +57,7 @@ def test_value_size(ok, too_big):
     refused(lambda: render(f"${{{too_big}}}", {}), "(limit: value size 100,000 items)")
 
 
-@pytest.mark.parametrize("text", ["${'a' * 10**12}", "${range(10**18)}", "${[0] * 2**1000}",
-                                  "${range(0, 2**1000)}"])
+@pytest.mark.parametrize("text", ["${'a' * 10**12}", "${[0] * 2**1000}", "${range(0, 2**1000)}"])
 def test_huge_values_are_refused_before_they_are_built(text):
     refused(lambda: render(text, {}), "would build a value of", "(limit: value size 100,000")
 
@@ -117,11 +120,11 @@ def test_repeat_just_under_the_expansion_limit_works(tmp_path):
 
 
 @pytest.mark.parametrize("layers,where", [
-    ("  - {op: relu, repeat: 100000000}\n", "net.yaml:4:24: layers[0].repeat"),
+    ("  - {op: relu, repeat: 100001}\n", "net.yaml:4:24: layers[0].repeat"),
     ("  - {op: relu, repeat: 50000}\n", "net.yaml:4:5: layers[0]"),
-    ("  - {op: relu, name: 'r${i}', for: {i: '${range(99999)}'}}\n"
-     "  - {op: relu, name: 's${i}', for: {i: '${range(99999)}'}}\n", "net.yaml:5:5: layers[1]"),
-    ("  - {layers: [{op: relu, repeat: 1000}], repeat: 1000}\n",
+    ("  - {op: relu, name: 'r${i}', for: {i: '${range(60000)}'}}\n"
+     "  - {op: relu, name: 's${i}', for: {i: '${range(60000)}'}}\n", "net.yaml:5:5: layers[1]"),
+    ("  - {layers: [{op: relu, repeat: 400}], repeat: 300}\n",
      "net.yaml:4:34: layers[0].layers[0].repeat"),
 ])
 def test_expansion_limit(tmp_path, layers, where):
