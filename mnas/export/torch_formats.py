@@ -12,15 +12,14 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import torch
-
-from mnas.export import ExportError
+from mnas.errors import MissingDependency
+from mnas.export import ExportError, ExportFormat, register_format
 from mnas.ir.graph import Graph
-from mnas.lower.torch import example_input, to_module
 
 
-def load_weights(module: torch.nn.Module, path: str | Path) -> None:
+def load_weights(module, path: str | Path) -> None:
     """Load a state dict, or a checkpoint dict holding one under 'model', into `module`."""
+    import torch
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"--weights {path}: no such file")
@@ -49,7 +48,8 @@ def load_weights(module: torch.nn.Module, path: str | Path) -> None:
     module.load_state_dict(state)
 
 
-def build(graph: Graph, weights: str | Path | None = None) -> torch.nn.Module:
+def build(graph: Graph, weights: str | Path | None = None):
+    from mnas.lower.torch import to_module
     module = to_module(graph)
     if weights is not None:
         load_weights(module, weights)
@@ -58,6 +58,9 @@ def build(graph: Graph, weights: str | Path | None = None) -> torch.nn.Module:
 
 def export_torch(graph: Graph, fmt: str, out: Path, weights: str | Path | None = None) -> str:
     """Write `graph` as 'state-dict', 'torchscript' or 'onnx'; returns a note for the user."""
+    import torch
+
+    from mnas.lower.torch import example_input
     module = build(graph, weights)
     origin = "trained weights" if weights is not None else "initial (untrained) weights"
     if fmt == "state-dict":
@@ -72,9 +75,30 @@ def export_torch(graph: Graph, fmt: str, out: Path, weights: str | Path | None =
         if fmt == "torchscript":
             torch.jit.save(torch.jit.trace(module, x, check_trace=False), str(out))
         elif fmt == "onnx":
+            try:
+                import onnx  # noqa: F401
+            except ImportError:
+                raise MissingDependency("onnx", "--format onnx") from None
             torch.onnx.export(module, (x,), str(out), dynamo=False, input_names=["input"],
                               output_names=["output"],
                               dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
         else:
             raise ExportError(f"unknown torch export format '{fmt}'")
     return f"inference graph (eval mode), {origin}"
+
+
+def _writer(fmt: str):
+    def write(graph, out, source="", description="", weights=None) -> str:
+        return export_torch(graph, fmt, out, weights)
+    return write
+
+
+TORCHSCRIPT = register_format(ExportFormat(
+    "torchscript", "traced inference graph (eval mode), loads with torch.jit.load",
+    _writer("torchscript"), weights=True))
+ONNX = register_format(ExportFormat(
+    "onnx", "inference graph (eval mode, dynamic batch), for onnxruntime and others",
+    _writer("onnx"), weights=True))
+STATE_DICT = register_format(ExportFormat(
+    "state-dict", "the lowered module's weights under the spec's layer names (torch.save)",
+    _writer("state-dict"), weights=True))

@@ -34,17 +34,17 @@ def _no_cost(p, ins, out):
 
 
 def _lower_sign(p: SignParams, ins, out):
-    from mnas.lower.layers import Sign
+    from mnas.ops.layers import Sign
     return Sign(p.clip)
 
 
 def _lower_approx_sign(p, ins, out):
-    from mnas.lower.layers import ApproxSign
+    from mnas.ops.layers import ApproxSign
     return ApproxSign()
 
 
 def _lower_relu(p, ins, out):
-    from mnas.lower.layers import ReLU
+    from mnas.ops.layers import ReLU
     return ReLU()
 
 

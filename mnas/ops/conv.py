@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 from mnas.ops.params import ParamError, positive
 from mnas.ops.registry import Counts, OpDef, ShapeRuleError, register
-from mnas.ops.shapes import chw, window_out
-from mnas.spec.expr import round_half_up
+from mnas.ops.shapes import chw, round_half_up, window_out
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ def _count(p: Conv2dParams, ins, out) -> Counts:
 
 
 def _lower(p: Conv2dParams, ins, out):
-    from mnas.lower import layers
+    from mnas.ops import layers
     cls = (layers.ScaledBinaryConv2d if p.weight_scale else layers.BinaryConv2d) if p.binary \
         else layers.Conv2d
     extra = {"pad_value": p.pad_value} if p.pad_value else {}

@@ -23,7 +23,7 @@ class DropoutParams:
 
 
 def _lower(p: DropoutParams, ins, out):
-    from mnas.lower.modern_layers import Dropout
+    from mnas.ops.modern_layers import Dropout
     return Dropout(p.p)
 
 

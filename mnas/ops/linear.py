@@ -38,7 +38,7 @@ def count_linear(p: LinearParams, ins, out) -> Counts:
 
 
 def lower_linear(p: LinearParams, ins, out):
-    from mnas.lower.layers import BinaryLinear, Linear
+    from mnas.ops.layers import BinaryLinear, Linear
     return (BinaryLinear if p.binary else Linear)(ins[0][0], p.out, bias=p.bias)
 
 

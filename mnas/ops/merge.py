@@ -40,7 +40,7 @@ def _infer_add_last(p, ins):
 
 def _lower(kind):
     def lower(p, ins, out):
-        from mnas.lower.layers import Merge
+        from mnas.ops.layers import Merge
         return Merge(kind)
     return lower
 

@@ -44,13 +44,13 @@ def _no_cost(p, ins, out):
 
 def _lower(kind):
     def lower(p: PoolParams, ins, out):
-        from mnas.lower.layers import Pool2d
+        from mnas.ops.layers import Pool2d
         return Pool2d(kind, p.kernel, p.step, p.padding, p.ceil_mode)
     return lower
 
 
 def _lower_gap(p, ins, out):
-    from mnas.lower.layers import GlobalAvgPool
+    from mnas.ops.layers import GlobalAvgPool
     return GlobalAvgPool()
 
 

@@ -32,12 +32,12 @@ def _infer_shuffle(p: ShuffleParams, ins):
 
 
 def _lower_shuffle(p: ShuffleParams, ins, out):
-    from mnas.lower.layers import ChannelShuffle
+    from mnas.ops.layers import ChannelShuffle
     return ChannelShuffle(p.groups)
 
 
 def _lower_flatten(p, ins, out):
-    from mnas.lower.layers import Flatten
+    from mnas.ops.layers import Flatten
     return Flatten()
 
 

@@ -3,7 +3,7 @@
 
 Scoping: names resolve in the current scope, then (for plain groups) the enclosing ones; a
 block body sees only its own layers, its arguments and `in` (its input). Inputs may name a
-later sibling; cycles are caught by `validate`."""
+later sibling; cycles are caught by `lint`."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from typing import Any
 
 from mnas.errors import MnasError, SpecError, suggest
 from mnas.ir.graph import Graph, Node, Origin, Scope
-from mnas.ir.validate import validate
+from mnas.ir.lint import lint
 from mnas.ops.io import InputParams
 from mnas.ops.params import ParamError, parse_params
 from mnas.ops.registry import get_op
 from mnas.spec.expr import ExprError, is_template, render
-from mnas.spec.load import BlockDef, Spec
+from mnas.spec.load import BlockDef, Spec, load_spec
 from mnas.spec.source import Loc, YamlMap, YamlSeq
 from mnas.spec.values import freeze
 
@@ -357,6 +357,11 @@ class _Expander:
         return ref
 
 
+def load_graph(path, sets: Mapping[str, Any] | None = None) -> Graph:
+    """The graph of a spec file (or bundled spec name) with overrides `sets` applied."""
+    return build_graph(load_spec(path, sets))
+
+
 def build_graph(spec: Spec) -> Graph:
     """Expand `spec` into a validated, topologically ordered `Graph`."""
     ex = _Expander(spec)
@@ -374,4 +379,4 @@ def build_graph(spec: Spec) -> Graph:
         ex.expand(spec.layers, env, "layers", root, ())
     nodes = tuple(Node(n.name, n.op, tuple(ex.resolve(i) for i in n.inputs), n.params,
                        n.origin, n.scopes) for n in ex.nodes)
-    return validate(Graph(spec.name, nodes))
+    return lint(Graph(spec.name, nodes))

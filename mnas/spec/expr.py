@@ -13,20 +13,13 @@ from functools import lru_cache
 from typing import Any
 
 from mnas.errors import suggest
+from mnas.ops.shapes import round_half_up  # the `round` of expressions is the width rule's
 
 _TEMPLATE = re.compile(r"\$\{([^{}]*)\}")
 
 
 class ExprError(Exception):
     """An expression failed; the caller adds the file, line and field."""
-
-
-def round_half_up(x: float, ndigits: int | None = None):
-    """Round .5 away from zero, so widths do not depend on banker's rounding."""
-    if ndigits is None:
-        return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
-    scale = 10 ** ndigits
-    return math.floor(abs(x) * scale + 0.5) / scale * (1 if x >= 0 else -1)
 
 
 FUNCTIONS: dict[str, Callable] = {

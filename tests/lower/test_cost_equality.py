@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mnas import api
 from mnas.cost.model import cost_graph
-from mnas.lower.layers import BinaryConv2d, BinaryLinear
+from mnas.ops.layers import BinaryConv2d, BinaryLinear
 from mnas.lower.torch import to_module
 
 from conftest import NETWORK_SPECS, ROOT

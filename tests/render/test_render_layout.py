@@ -10,7 +10,8 @@ import pytest
 from mnas import api
 from mnas.errors import RenderError
 from mnas.ir.shapes import infer_shapes
-from mnas.render.layout import FOLDABLE, fold_plan, fmt_shape
+from mnas.render.fold import FOLDABLE, fold_plan
+from mnas.render.labels import fmt_shape
 
 SPECS = sorted((Path(__file__).resolve().parents[2] / "specs").glob("*.yaml"))
 IDS = [p.stem for p in SPECS]

@@ -1,6 +1,6 @@
 """PyTorch modules for the ops of post-2020 BNNs (ReActNet, Real-to-Binary, QuickNet): learned
 thresholds and PReLUs, saturating activations, learned and computed per-channel scales,
-dropout and the fixed blur-pool filter. Conventions as in `mnas.lower.layers` (inputs carry
+dropout and the fixed blur-pool filter. Conventions as in `mnas.ops.layers` (inputs carry
 a batch dimension; `forward` takes a node's inputs in order).
 
 Learned parameters are named for what they hold (`threshold`, `slope`, `shift_in`, `scale`),
@@ -9,7 +9,7 @@ each module sets its own starting values: thresholds and shifts 0, PReLU slopes 
 scales 1. The blur-pool filter is a parameter that does not train (`requires_grad=False`):
 it is part of the network and its state dict, like QuickNet's non-trainable Keras weights.
 
-This module imports only torch and `mnas.lower.layers`, so `mnas export --format python`
+This module imports only torch and `mnas.ops.layers`, so `mnas export --format python`
 copies it after that module (dropping the import below)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnas.lower.layers import ApproxSignSTE, SignSTE, _exporting, binarize, remember_args
+from mnas.ops.layers import ApproxSignSTE, SignSTE, _exporting, binarize, remember_args
 
 
 def per_channel(values: torch.Tensor, ndim: int) -> torch.Tensor:
