@@ -108,7 +108,8 @@ def test_blurpool_is_a_fixed_binomial_depthwise_conv():
     module = _lower("blurpool", shape=(C, 55, 55))
     (kernel,) = list(module.parameters())
     assert not kernel.requires_grad
-    assert torch.allclose(kernel[3, 0], torch.tensor([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]]) / 16)
+    binomial = torch.tensor([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]]) / 16
+    assert torch.allclose(kernel[3, 0], binomial)
     x = torch.randn(1, C, 55, 55)
     assert torch.allclose(module(x)[0, :, 5, 7], (x[0, :, 9:12, 13:16] * kernel[:, 0]).sum((1, 2)))
     five = _lower("blurpool", shape=(C, 8, 8), kernel=5, stride=1)
