@@ -345,6 +345,9 @@ class RSign(nn.Module):
         self.ndim, self.backward, self.clip = ndim, backward, float(clip)
         self.threshold = nn.Parameter(torch.zeros(channels))
 
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.threshold)
+
     def forward(self, x):
         x = x - per_channel(self.threshold, self.ndim)
         if _exporting():
@@ -363,7 +366,11 @@ class PReLU(nn.Module):
 
     def __init__(self, channels: int, init: float = 0.25):
         super().__init__()
-        self.slope = nn.Parameter(torch.full((channels,), float(init)))
+        self.init = float(init)
+        self.slope = nn.Parameter(torch.full((channels,), self.init))
+
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.slope, self.init)
 
     def forward(self, x):
         return F.prelu(x, self.slope)
@@ -375,10 +382,15 @@ class RPReLU(nn.Module):
 
     def __init__(self, channels: int, ndim: int = 3, init: float = 0.25):
         super().__init__()
-        self.ndim = ndim
+        self.ndim, self.init = ndim, float(init)
         self.shift_in = nn.Parameter(torch.zeros(channels))
-        self.slope = nn.Parameter(torch.full((channels,), float(init)))
+        self.slope = nn.Parameter(torch.full((channels,), self.init))
         self.shift_out = nn.Parameter(torch.zeros(channels))
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.shift_in)
+        nn.init.constant_(self.slope, self.init)
+        nn.init.zeros_(self.shift_out)
 
     def forward(self, x):
         y = F.prelu(x - per_channel(self.shift_in, self.ndim), self.slope)
@@ -432,6 +444,11 @@ class LearnedScale(nn.Module):
         self.scale = nn.Parameter(torch.ones(channels))
         self.scale_h = nn.Parameter(torch.ones(height)) if height else None
         self.scale_w = nn.Parameter(torch.ones(width)) if width else None
+
+    def reset_parameters(self) -> None:
+        for factors in (self.scale, self.scale_h, self.scale_w):
+            if factors is not None:
+                nn.init.ones_(factors)
 
     def forward(self, x):
         y = x * per_channel(self.scale, self.ndim)
