@@ -49,7 +49,8 @@ def _lower_relu(p, ins, out):
 
 
 SIGN = register(OpDef(
-    name="sign", params=SignParams, infer_shape=_same, count=_no_cost, lower=_lower_sign, out_bits=one_bit,
+    name="sign", params=SignParams, infer_shape=_same, count=_no_cost, lower=_lower_sign,
+    out_bits=one_bit,
     doc="Binarise activations to +-1 with a clipped straight-through gradient."))
 APPROX_SIGN = register(OpDef(
     name="approx_sign", params=NoParams, infer_shape=_same, count=_no_cost,

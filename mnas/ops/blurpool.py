@@ -44,7 +44,7 @@ def _count(p: BlurPoolParams, ins, out) -> Counts:
 
 
 def _lower(p: BlurPoolParams, ins, out):
-    from mnas.ops.modern_layers import BlurPool
+    from mnas.ops.layers import BlurPool
     return BlurPool(ins[0][0], p.kernel, p.stride, p.pad)
 
 

@@ -23,7 +23,7 @@ class DropoutParams:
 
 
 def _lower(p: DropoutParams, ins, out):
-    from mnas.ops.modern_layers import Dropout
+    from mnas.ops.layers import Dropout
     return Dropout(p.p)
 
 

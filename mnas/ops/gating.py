@@ -34,7 +34,7 @@ def _count_scale(p: LearnedScaleParams, ins, out) -> Counts:
 
 
 def _lower_scale(p: LearnedScaleParams, ins, out):
-    from mnas.ops.modern_layers import LearnedScale
+    from mnas.ops.layers import LearnedScale
     shape = ins[0]
     return LearnedScale(shape[0], len(shape), *(shape[1:] if p.spatial else ()))
 
@@ -48,7 +48,7 @@ def _infer_mul(p, ins):
 
 
 def _lower_mul(p, ins, out):
-    from mnas.ops.modern_layers import ChannelMul
+    from mnas.ops.layers import ChannelMul
     return ChannelMul()
 
 

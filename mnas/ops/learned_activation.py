@@ -60,17 +60,17 @@ def _count_per_channel(values: int):
 
 
 def _lower_rsign(p: RSignParams, ins, out):
-    from mnas.ops.modern_layers import RSign
+    from mnas.ops.layers import RSign
     return RSign(ins[0][0], len(ins[0]), backward=p.backward, clip=p.clip)
 
 
 def _lower_prelu(p: PReLUParams, ins, out):
-    from mnas.ops.modern_layers import PReLU
+    from mnas.ops.layers import PReLU
     return PReLU(ins[0][0], init=p.init)
 
 
 def _lower_rprelu(p: PReLUParams, ins, out):
-    from mnas.ops.modern_layers import RPReLU
+    from mnas.ops.layers import RPReLU
     return RPReLU(ins[0][0], len(ins[0]), init=p.init)
 
 

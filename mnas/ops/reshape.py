@@ -43,7 +43,8 @@ def _lower_flatten(p, ins, out):
 
 CHANNEL_SHUFFLE = register(OpDef(
     name="channel_shuffle", params=ShuffleParams, infer_shape=_infer_shuffle, count=_no_cost,
-    lower=_lower_shuffle, out_bits=widest, doc="Interleave channels of `groups` groups (ShuffleNet)."))
+    lower=_lower_shuffle, out_bits=widest,
+    doc="Interleave channels of `groups` groups (ShuffleNet)."))
 FLATTEN = register(OpDef(
     name="flatten", params=NoParams, infer_shape=lambda p, ins: (prod(ins[0]),),
     count=_no_cost, lower=_lower_flatten, out_bits=widest, doc="Flatten to a vector."))

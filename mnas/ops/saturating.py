@@ -32,12 +32,12 @@ def _no_cost(p, ins, out):
 
 
 def _lower_hardtanh(p: HardtanhParams, ins, out):
-    from mnas.ops.modern_layers import Hardtanh
+    from mnas.ops.layers import Hardtanh
     return Hardtanh(p.min, p.max)
 
 
 def _lower_sigmoid(p, ins, out):
-    from mnas.ops.modern_layers import Sigmoid
+    from mnas.ops.layers import Sigmoid
     return Sigmoid()
 
 

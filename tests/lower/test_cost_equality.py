@@ -20,7 +20,7 @@ ALL_OPS = ROOT / "tests" / "lower" / "data" / "all_ops.yaml"  # every registered
 LOWER_SPECS = [*NETWORK_SPECS, ALL_OPS]  # globbed: a new spec is checked automatically
 MELIUSNET22 = ROOT / "specs" / "meliusnet22.yaml"
 #: both published conventions count 2 values per BatchNorm channel whatever the layer learns
-#: (MXNet keeps gamma, Keras keeps the running statistics); the module holds what it learns
+#: (MXNet keeps gamma; Larq's summary counts 2); the module holds what its layers learn
 LEARNED = Convention(name="learned", description="parameters as the layers hold them",
                      fc_in_ops=True, bn_params_per_channel=None)
 per_spec = pytest.mark.parametrize("spec_path", LOWER_SPECS, ids=[p.stem for p in LOWER_SPECS])

@@ -108,7 +108,8 @@ def test_blurpool_is_a_fixed_binomial_depthwise_conv():
     module = _lower("blurpool", shape=(C, 55, 55))
     (kernel,) = list(module.parameters())
     assert not kernel.requires_grad
-    assert torch.allclose(kernel[3, 0], torch.tensor([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]]) / 16)
+    binomial = torch.tensor([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]]) / 16
+    assert torch.allclose(kernel[3, 0], binomial)
     x = torch.randn(1, C, 55, 55)
     assert torch.allclose(module(x)[0, :, 5, 7], (x[0, :, 9:12, 13:16] * kernel[:, 0]).sum((1, 2)))
     five = _lower("blurpool", shape=(C, 8, 8), kernel=5, stride=1)
@@ -178,3 +179,18 @@ def test_bad_shapes_name_the_layers(tmp_path, layers, message):
     with pytest.raises(ShapeError) as err:
         api.cost(path)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("name, fields, starts", [
+    ("rsign", {}, {"threshold": 0.0}), ("prelu", {"init": 0.1}, {"slope": 0.1}),
+    ("rprelu", {"init": 0.2}, {"shift_in": 0.0, "slope": 0.2, "shift_out": 0.0}),
+    ("learned_scale", {"spatial": True}, {"scale": 1.0, "scale_h": 1.0, "scale_w": 1.0}),
+])
+def test_reset_parameters_restores_the_starting_values(name, fields, starts):
+    module = _lower(name, **fields)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(3.0)
+    module.reset_parameters()
+    for param, value in starts.items():
+        assert torch.all(getattr(module, param) == value), param

@@ -30,8 +30,8 @@ def test_every_spec_builds_validates_and_costs(path):
     assert t.ops == t.bops / 64 + t.flops
 
 
-@pytest.mark.parametrize("path", [p for p in NETWORK_SPECS if _binary(p) and p.stem not in OWN_STEM],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [p for p in NETWORK_SPECS
+                                  if _binary(p) and p.stem not in OWN_STEM], ids=lambda p: p.stem)
 def test_binary_networks_take_either_stem(path):
     spec = api.load(path)
     assert "stem" in spec.settable()
