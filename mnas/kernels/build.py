@@ -1,0 +1,76 @@
+"""Compile `binary.cpp` into a PyTorch extension on first use and load it.
+
+The build goes to a cache folder named after a hash of the source, the flags and the torch
+and Python versions, so it happens once per machine and version (a few seconds with gcc),
+and a loaded build is reused without calling the compiler again. `MNAS_KERNELS_CACHE` moves
+the folder (default: $XDG_CACHE_HOME/mnas/kernels, else ~/.cache/mnas/kernels). Where
+compiling is impossible (no compiler, no ninja), `load()` says why and the callers use the
+pure-PyTorch path (`mnas.kernels.reference`), which gives the same results, slowly."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+SOURCE = Path(__file__).with_name("binary.cpp")
+# -ffp-contract=off: scale and bias are applied as a separate multiply and add, exactly as
+# the float simulation rounds them; -fopenmp: at::parallel_for runs on torch's OpenMP threads
+CFLAGS = ("-O3", "-fopenmp", "-ffp-contract=off")
+LDFLAGS = ("-fopenmp",)
+
+
+@dataclass(frozen=True)
+class Build:
+    """Whether the compiled kernels are loaded, and where from or why not."""
+
+    loaded: bool
+    detail: str
+
+
+def cache_root() -> Path:
+    if os.environ.get("MNAS_KERNELS_CACHE"):
+        return Path(os.environ["MNAS_KERNELS_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mnas" / "kernels"
+
+
+def build_key() -> str:
+    import torch
+    digest = hashlib.sha256(SOURCE.read_bytes())
+    for part in (*CFLAGS, *LDFLAGS, torch.__version__, sys.version, platform.machine()):
+        digest.update(part.encode())
+    return digest.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def load() -> Build:
+    """Build (if needed) and load the extension once per process; never raises."""
+    import torch
+    if os.environ.get("MNAS_KERNELS", "").lower() == "torch":
+        return Build(False, "MNAS_KERNELS=torch asks for the pure-PyTorch path")
+    key = build_key()
+    name = f"mnas_kernels_{key}"
+    folder = cache_root() / key
+    library = folder / f"{name}.so"
+    try:
+        if not library.is_file():
+            from torch.utils import cpp_extension
+            folder.mkdir(parents=True, exist_ok=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cpp_extension.load(name=name, sources=[str(SOURCE)], build_directory=str(folder),
+                                   extra_cflags=list(CFLAGS), extra_ldflags=list(LDFLAGS),
+                                   is_python_module=False, verbose=False)
+        else:
+            torch.ops.load_library(str(library))
+    except Exception as err:   # compiler, ninja or loader failures of every kind
+        lines = [line for line in str(err).splitlines() if line.strip()]
+        detail = f"{type(err).__name__}: {lines[0][:200]}" if lines else type(err).__name__
+        return Build(False, f"could not build the kernels in {folder} ({detail})")
+    return Build(True, str(library))
