@@ -68,7 +68,11 @@ def lower_node_modules(graph: Graph, shapes: dict[str, Shape] | None = None) -> 
 def to_module(graph: Graph, shapes: dict[str, Shape] | None = None) -> fx.GraphModule:
     """The graph as a trainable `GraphModule`; build it under `torch.device('meta')` to get a
     weightless module for counting."""
-    modules = lower_node_modules(graph, shapes)
+    return assemble(graph, lower_node_modules(graph, shapes))
+
+
+def assemble(graph: Graph, modules: dict[str, nn.Module]) -> fx.GraphModule:
+    """The `GraphModule` calling `modules` (one per node but the input) in the graph's order."""
     fx_graph = fx.Graph()
     values = {graph.input.name: fx_graph.placeholder(graph.input.name)}
     for node in graph.nodes[1:]:
