@@ -12,10 +12,15 @@ EXAMPLES = """examples:
   mnas export specs/meliusnet22.yaml --format onnx -o m22.onnx --weights runs/m22/best.pt
   mnas export specs/meliusnet22.yaml --format torchscript -o m22.ts
   mnas export specs/meliusnet22.yaml --format state-dict -o init.pt
+  mnas export specs/meliusnet22.yaml --format packed -o m22.packed --weights runs/m22/best.pt
 
 formats:
   torchscript  traced inference graph (eval mode), loads with torch.jit.load
   onnx         inference graph (eval mode, dynamic batch), for onnxruntime and others
+               (both store binary weights as signs, 1 bit each)
+  packed       binary weights bit-packed + 32-bit parts, runs on mnas's binary kernels:
+               mnas.export.packed.load_packed(PATH) gives the module; about the cost
+               model's size
   state-dict   the lowered module's weights under the spec's layer names (torch.save)
   python       standalone .py defining the network as a plain nn.Module (needs only torch)
   yaml         the fully expanded spec, overrides applied; 'mnas cost' reads it back"""
@@ -23,7 +28,7 @@ formats:
 
 def register(sub) -> None:
     p = sub.add_parser("export", help="export a network (torchscript, onnx, state dict, "
-                       "python, expanded yaml)",
+                       "python, expanded yaml, packed)",
                        description="Export a spec's network in a format other tools read.",
                        epilog=EXAMPLES, formatter_class=Formatter)
     p.add_argument("spec", metavar="SPEC", help="network spec YAML file")
@@ -31,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write")
     p.add_argument("--weights", metavar="CKPT",
                    help="trained weights to export: a state dict, or a checkpoint dict with "
-                        "the state dict under 'model' (torchscript, onnx, state-dict)")
+                        "the state dict under 'model' (torchscript, onnx, state-dict, packed)")
     add_set(p)
     p.set_defaults(run=run)
 

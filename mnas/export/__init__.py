@@ -1,5 +1,5 @@
 """`mnas export`: a spec (overrides applied) as TorchScript, ONNX, a state dict, a standalone
-Python module, or the fully expanded YAML. `export_spec` is the one entry point; each format
+Python module, the fully expanded YAML, or a packed file for the bit-packed kernels. `export_spec` is the one entry point; each format
 lives in its own module, and only the torch formats import torch."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from mnas.errors import MnasError
 
-FORMATS = ("torchscript", "onnx", "state-dict", "python", "yaml")
+FORMATS = ("torchscript", "onnx", "state-dict", "python", "yaml", "packed")
 WEIGHTLESS = ("python", "yaml")
 
 
@@ -58,6 +58,10 @@ def export_spec(spec: str | Path, fmt: str, out: str | Path,
             from mnas.export.python_source import write_python_source
             write_python_source(graph, out, source)
             note = "standalone nn.Module, needs only torch"
+        elif fmt == "packed":
+            from mnas.export.packed import write_packed
+            from mnas.export.torch_formats import build
+            note = write_packed(graph, build(graph, weights), out, source)
         else:
             from mnas.export.torch_formats import export_torch
             note = export_torch(graph, fmt, out, weights)

@@ -3,7 +3,8 @@ and binary layers rebuilt from the signs of their latent weights, computed once.
 
 Forms (`inference_module(graph, module, form)`):
 - `signed`: binary weights as +-1 float constants; the float simulation as a deployed float
-  runtime runs it (the baseline `mnas bench` compares against).
+  runtime runs it (the baseline `mnas bench` compares against). The state dict holds the
+  signs 1 bit each (`weight_bits`), as in every form.
 - `bits`: binary weights stored 1 bit each (uint8) and expanded to +-1 inside the forward by
   plain arithmetic, so TorchScript and ONNX files hold signs, not latent floats, at 1/32 of
   the size; runtimes fold the expansion into constants when they load the graph.
@@ -49,23 +50,50 @@ def unpack_bits(bits: torch.Tensor, shape) -> torch.Tensor:
     return flags.reshape(-1)[:math.prod(shape)].reshape(shape)
 
 
-class SignedBinaryConv2d(nn.Module):
-    """A binary convolution with its signs as constants (`signed` form)."""
+class SignedWeights(nn.Module):
+    """Binary weights kept as signs: 1 bit each in the state dict (`weight_bits`), +-1 floats
+    for the forward (`weight`, rebuilt when a state dict is loaded)."""
 
-    def __init__(self, conv: layers.BinaryConv2d):
+    def __init__(self, weight: torch.Tensor):
         super().__init__()
-        self.weight_shape = tuple(conv.weight.shape)
-        self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
-        self.groups = conv.groups
-        self.store(layers.binarize(conv.weight.detach()))
-        self.register_buffer("scale", conv.weight_scale())
-        self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
+        self.weight_shape = tuple(weight.shape)
+        self.store(layers.binarize(weight.detach()))
 
     def store(self, signed: torch.Tensor) -> None:
-        self.register_buffer("weight", signed)
+        self.register_buffer("weight_bits", pack_bits(signed < 0))
+        self.register_buffer("weight", signed, persistent=False)
+
+    def expand(self) -> torch.Tensor:
+        return 1.0 - 2.0 * unpack_bits(self.weight_bits, self.weight_shape)
 
     def signed(self) -> torch.Tensor:
         return self.weight
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if "weight" in self._buffers:
+            self.weight = self.expand()
+
+
+class BitsOnly:
+    """Mixin for the `bits` form: no float copy; the forward expands the bits each time."""
+
+    def store(self, signed: torch.Tensor) -> None:
+        self.register_buffer("weight_bits", pack_bits(signed < 0))
+
+    def signed(self) -> torch.Tensor:
+        return self.expand()
+
+
+class SignedBinaryConv2d(SignedWeights):
+    """A binary convolution with its signs as constants."""
+
+    def __init__(self, conv: layers.BinaryConv2d):
+        super().__init__(conv.weight)
+        self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
+        self.groups = conv.groups
+        self.register_buffer("scale", conv.weight_scale())
+        self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
 
     def forward(self, x):
         y = F.conv2d(x, self.signed(), None, self.stride, self.padding, self.dilation,
@@ -75,31 +103,21 @@ class SignedBinaryConv2d(nn.Module):
         return layers.add_bias(y, self.bias)
 
 
-class BitsBinaryConv2d(SignedBinaryConv2d):
-    """`bits` form: the signs stored 1 bit each, expanded in the forward pass."""
-
-    def store(self, signed: torch.Tensor) -> None:
-        self.register_buffer("weight_bits", pack_bits(signed < 0))
-
-    def signed(self) -> torch.Tensor:
-        return 1.0 - 2.0 * unpack_bits(self.weight_bits, self.weight_shape)
-
-
-class SignedBinaryLinear(nn.Module):
+class SignedBinaryLinear(SignedWeights):
     def __init__(self, linear: layers.BinaryLinear):
-        super().__init__()
-        self.weight_shape = tuple(linear.weight.shape)
-        self.store(layers.binarize(linear.weight.detach()))
+        super().__init__(linear.weight)
         self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().clone())
-
-    store, signed = SignedBinaryConv2d.store, SignedBinaryConv2d.signed
 
     def forward(self, x):
         return layers.add_bias(F.linear(x, self.signed()), self.bias)
 
 
-class BitsBinaryLinear(SignedBinaryLinear):
-    store, signed = BitsBinaryConv2d.store, BitsBinaryConv2d.signed
+class BitsBinaryConv2d(BitsOnly, SignedBinaryConv2d):
+    pass
+
+
+class BitsBinaryLinear(BitsOnly, SignedBinaryLinear):
+    pass
 
 
 def is_binary(node: Node) -> bool:
