@@ -1,11 +1,13 @@
 """Counting conventions. Cost figures mean nothing without one: every table names the
 convention it used. `paper` is MeliusNet's (see shared/paper/FACTS.md); `larq` also counts
-the classifier's MACs as FLOPs, as Larq's model summary does."""
+the classifier's MACs as FLOPs, as Larq's model summary does; `measured:FILE` replaces each
+layer's OPs by the milliseconds `mnas bench` measured (a latency table, mnas.cost.latency)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mnas.cost.latency import LatencyTable
 from mnas.errors import MnasError, suggest
 
 
@@ -20,7 +22,9 @@ class Convention:
       has them (gamma and beta: 2 per channel); an integer counts that many per channel
       instead (4 would add the running statistics).
     - `binary_bits` / `float_bits`: bits per binary / other parameter.
-    - `mb_bytes`: bytes in the size unit (2**20: the paper's "MB" is MiB)."""
+    - `mb_bytes`: bytes in the size unit (2**20: the paper's "MB" is MiB).
+    - `latency`: a measured latency table; when set, a layer's OPs are its milliseconds
+      (BOPs, FLOPs and sizes are counted as under `paper`)."""
 
     name: str
     description: str
@@ -30,6 +34,11 @@ class Convention:
     binary_bits: int = 1
     float_bits: int = 32
     mb_bytes: int = 2 ** 20
+    latency: LatencyTable | None = None
+
+    @property
+    def ops_unit(self) -> str:
+        return "OPs" if self.latency is None else "ms"
 
     @property
     def size_unit(self) -> str:
@@ -49,11 +58,23 @@ LARQ = Convention(
 CONVENTIONS: dict[str, Convention] = {c.name: c for c in (PAPER, LARQ)}
 
 
+MEASURED = "measured:"
+
+
+def measured(path: str) -> Convention:
+    """The `measured:FILE` convention of the latency table at `path`."""
+    table = LatencyTable.read(path)
+    return Convention(name=f"{MEASURED}{path}", description=f"OPs are {table.describe()}",
+                      latency=table)
+
+
 def get_convention(name: str | Convention) -> Convention:
     if isinstance(name, Convention):
         return name
+    if isinstance(name, str) and name.startswith(MEASURED):
+        return measured(name[len(MEASURED):])
     try:
         return CONVENTIONS[name]
     except KeyError:
         raise MnasError(f"unknown convention '{name}'{suggest(name, CONVENTIONS)}; "
-                        f"known: {', '.join(CONVENTIONS)}") from None
+                        f"known: {', '.join(CONVENTIONS)}, {MEASURED}FILE") from None

@@ -81,7 +81,8 @@ def cost_graph(graph: Graph, convention: str | Convention = "paper",
     t_bops = t_flops = t_bparams = t_fparams = t_macs = 0
     for node in graph.nodes:
         op = get_op(node.op)
-        c = op.count(node.params, tuple(shapes[i] for i in node.inputs), shapes[node.name])
+        ins = tuple(shapes[i] for i in node.inputs)
+        c = op.count(node.params, ins, shapes[node.name])
         norm = c.norm_params if conv.bn_params_per_channel is None else \
             c.norm_channels * conv.bn_params_per_channel
         fparams = c.float_params + norm
@@ -91,16 +92,19 @@ def cost_graph(graph: Graph, convention: str | Convention = "paper",
             bops = 0
         precision = ("binary" if c.binary_macs or c.binary_params else
                      "float" if c.float_macs or fparams else "-")
+        ops = bops / speedup + flops if conv.latency is None else \
+            conv.latency.layer_ms(node.op, node.params, ins, shapes[node.name], c, precision)
         layers.append(LayerCost(
             node.name, node.op, node.block, node.stage, shapes[node.name], precision,
             c.binary_params + fparams, c.binary_params, fparams, c.macs, bops, flops,
-            bops / speedup + flops, c.binary_params * conv.binary_bits + fparams * conv.float_bits))
+            ops, c.binary_params * conv.binary_bits + fparams * conv.float_bits))
         t_bops += bops
         t_flops += flops
         t_bparams += c.binary_params
         t_fparams += fparams
         t_macs += c.macs
     size_bits = t_bparams * conv.binary_bits + t_fparams * conv.float_bits
-    totals = Totals(t_bops, t_flops, t_bops / speedup + t_flops, t_bparams + t_fparams, t_bparams,
+    ops = t_bops / speedup + t_flops if conv.latency is None else sum(l.ops for l in layers)
+    totals = Totals(t_bops, t_flops, ops, t_bparams + t_fparams, t_bparams,
                     t_fparams, size_bits, size_bits / 8 / conv.mb_bytes, t_macs)
     return CostReport(graph.name, conv, graph.input.params.shape, tuple(layers), totals)

@@ -3,6 +3,8 @@
 // the ops appear as torch.ops.mnas_kernels.*.
 //
 // Layouts (all words uint64 stored in int64 tensors):
+//   float activations   N x C x H x W, contiguous or channels-last (either is packed; the
+//                       convolution writes either)
 //   packed activations  [N, H, W, G, Wg]    Wg = ceil(Cg / 64), Cg = C / G channels per group
 //   packed weights      [G, KH*KW, Wg, Op]  Op = Og rounded up to a multiple of 8
 // Bit b of word j of group g is channel g*Cg + 64*j + b; it is 1 where the value is -1, that is
@@ -126,6 +128,52 @@ __attribute__((target("avx512f"))) void pack_avx512(const PackArgs& a, int64_t n
 }
 #endif
 
+// Channels-last input ([N, P, C] floats): each word is up to 64 consecutive floats.
+inline uint64_t word_portable(const float* x, int64_t nb) {
+  uint64_t word = 0;
+  for (int64_t b = 0; b < nb; ++b) word |= uint64_t(!(x[b] >= 0.0f)) << b;
+  return word;
+}
+
+#ifdef MNAS_X86
+__attribute__((target("avx2"))) uint64_t word_avx2(const float* x, int64_t nb) {
+  uint64_t word = 0;
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8) {
+    const __m256 neg = _mm256_cmp_ps(_mm256_loadu_ps(x + b), _mm256_setzero_ps(), _CMP_NGE_UQ);
+    word |= uint64_t(uint32_t(_mm256_movemask_ps(neg))) << b;
+  }
+  if (b < nb) word |= word_portable(x + b, nb - b) << b;
+  return word;
+}
+
+__attribute__((target("avx512f"))) uint64_t word_avx512(const float* x, int64_t nb) {
+  uint64_t word = 0;
+  for (int64_t b = 0; b < nb; b += 16) {
+    const __mmask16 live = nb - b >= 16 ? __mmask16(0xffff) : __mmask16((1u << (nb - b)) - 1);
+    const __m512 v = _mm512_maskz_loadu_ps(live, x + b);
+    word |= uint64_t(_mm512_mask_cmp_ps_mask(live, v, _mm512_setzero_ps(), _CMP_NGE_UQ)) << b;
+  }
+  return word;
+}
+#endif
+
+void pack_channels_last(const PackArgs& a, int64_t path, int64_t n, int64_t p) {
+  const float* x = a.x + (n * a.P + p) * a.C;
+  uint64_t* out = a.out + (n * a.P + p) * a.G * a.Wg;
+  for (int64_t g = 0; g < a.G; ++g) {
+    for (int64_t j = 0; j < a.Wg; ++j) {
+      const float* xs = x + g * a.Cg + 64 * j;
+      const int64_t nb = std::min<int64_t>(64, a.Cg - 64 * j);
+#ifdef MNAS_X86
+      if (path == kAvx512) { out[g * a.Wg + j] = word_avx512(xs, nb); continue; }
+      if (path == kAvx2) { out[g * a.Wg + j] = word_avx2(xs, nb); continue; }
+#endif
+      out[g * a.Wg + j] = word_portable(xs, nb);
+    }
+  }
+}
+
 at::Tensor pack_signs(const at::Tensor& input, int64_t groups, int64_t path) {
   TORCH_CHECK(input.scalar_type() == at::kFloat, "pack_signs: expected float32, got ",
               input.scalar_type());
@@ -133,13 +181,21 @@ at::Tensor pack_signs(const at::Tensor& input, int64_t groups, int64_t path) {
   TORCH_CHECK(groups >= 1 && input.size(1) % groups == 0, "pack_signs: groups ", groups,
               " does not divide ", input.size(1), " channels");
   path = resolve(path);
-  const at::Tensor x = input.contiguous();
+  const bool nhwc = input.dim() == 4 && !input.is_contiguous() &&
+                    input.is_contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor x = nhwc ? input : input.contiguous();
   const int64_t N = x.size(0), C = x.size(1);
   const int64_t H = x.dim() == 4 ? x.size(2) : 1, W = x.dim() == 4 ? x.size(3) : 1;
   const int64_t Cg = C / groups, Wg = words(Cg);
   at::Tensor out = at::empty({N, H, W, groups, Wg}, x.options().dtype(at::kLong));
   PackArgs a{x.data_ptr<float>(), reinterpret_cast<uint64_t*>(out.data_ptr<int64_t>()), N, C,
              H * W, groups, Cg, Wg};
+  if (nhwc) {
+    at::parallel_for(0, N * a.P, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) pack_channels_last(a, path, t / a.P, t % a.P);
+    });
+    return out;
+  }
   const int64_t chunk = 256, chunks = (a.P + chunk - 1) / chunk;
   at::parallel_for(0, N * groups * Wg * chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
@@ -161,10 +217,11 @@ at::Tensor pack_signs(const at::Tensor& input, int64_t groups, int64_t path) {
 struct ConvArgs {
   const uint64_t* x;  // [N, H, W, G, Wg]
   const uint64_t* w;  // [G, KH*KW, Wg, Op]
-  float* out;         // [N, O, OH, OW]
+  float* out;         // [N, O, OH, OW], or [N, OH, OW, O] when channels_last
   const float* scale;
   const float* bias;
   int64_t N, H, W, G, Wg, Cg, Og, Op, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw;
+  bool channels_last;
 };
 
 constexpr int64_t kMaxTaps = 128;
@@ -336,8 +393,8 @@ void finish(int64_t path, const ConvArgs& a, const int64_t* acc, int64_t valid, 
   finish_portable(acc, valid, scale, bias, no, dst);
 }
 
-// One output row: dot products pixel by pixel into `row` ([OW, O]), then stored channel by
-// channel into the N x O x OH x OW output.
+// One output row: dot products pixel by pixel into `row` ([OW, O]), which is the output row
+// itself in channels-last memory; otherwise it is then stored channel by channel.
 void conv_row(const ConvArgs& a, int64_t path, int64_t n, int64_t oh, float* row) {
   Taps taps;
   alignas(64) int64_t acc[64];
@@ -363,6 +420,7 @@ void conv_row(const ConvArgs& a, int64_t path, int64_t n, int64_t oh, float* row
       }
     }
   }
+  if (a.channels_last) return;  // `row` is the output row itself
   const int64_t plane = a.OH * a.OW;
   for (int64_t o = 0; o < O; ++o) {
     float* out = a.out + (n * O + o) * plane + oh * a.OW;
@@ -383,7 +441,8 @@ at::Tensor binary_conv2d(const at::Tensor& x_packed, const at::Tensor& w_packed,
                          int64_t in_channels, int64_t out_channels, at::IntArrayRef kernel,
                          at::IntArrayRef stride, at::IntArrayRef padding,
                          at::IntArrayRef dilation, const std::optional<at::Tensor>& scale,
-                         const std::optional<at::Tensor>& bias, int64_t path) {
+                         const std::optional<at::Tensor>& bias, bool channels_last,
+                         int64_t path) {
   TORCH_CHECK(x_packed.scalar_type() == at::kLong && x_packed.dim() == 5,
               "binary_conv2d: input must be packed signs [N, H, W, G, Wg] (int64)");
   TORCH_CHECK(w_packed.scalar_type() == at::kLong && w_packed.dim() == 4,
@@ -413,17 +472,24 @@ at::Tensor binary_conv2d(const at::Tensor& x_packed, const at::Tensor& w_packed,
   std::vector<at::Tensor> keep;
   const auto sc = channel_values(scale, out_channels, "scale", keep);
   const auto bi = channel_values(bias, out_channels, "bias", keep);
-  at::Tensor out = at::empty({N, out_channels, OH, OW}, x.options().dtype(at::kFloat));
+  at::Tensor out = at::empty({N, out_channels, OH, OW},
+                             x.options().dtype(at::kFloat).memory_format(
+                                 channels_last ? at::MemoryFormat::ChannelsLast
+                                               : at::MemoryFormat::Contiguous));
   ConvArgs a{reinterpret_cast<const uint64_t*>(x.data_ptr<int64_t>()),
              reinterpret_cast<const uint64_t*>(w.data_ptr<int64_t>()),
              out.data_ptr<float>(),
              sc.value_or(nullptr),
              bi.value_or(nullptr),
              N, H, W, G, Wg, Cg, Og, Op, kernel[0], kernel[1], OH, OW,
-             stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
+             stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
+             channels_last};
   at::parallel_for(0, N * OH, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> row(OW * out_channels);
-    for (int64_t r = begin; r < end; ++r) conv_row(a, path, r / OH, r % OH, row.data());
+    std::vector<float> buffer(channels_last ? 0 : OW * out_channels);
+    for (int64_t r = begin; r < end; ++r) {
+      float* row = channels_last ? a.out + r * OW * out_channels : buffer.data();
+      conv_row(a, path, r / OH, r % OH, row);
+    }
   });
   return out;
 }
@@ -437,7 +503,7 @@ TORCH_LIBRARY(mnas_kernels, m) {
   m.def("best_path() -> int", &best_path);
   m.def("pack_signs(Tensor x, int groups, int path) -> Tensor", &pack_signs);
   m.def("binary_conv2d(Tensor x, Tensor w, int in_channels, int out_channels, int[] kernel, "
-        "int[] stride, int[] padding, int[] dilation, Tensor? scale, Tensor? bias, int path) "
-        "-> Tensor",
+        "int[] stride, int[] padding, int[] dilation, Tensor? scale, Tensor? bias, "
+        "bool channels_last, int path) -> Tensor",
         &binary_conv2d);
 }

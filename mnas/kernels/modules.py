@@ -31,12 +31,14 @@ class PackSigns(nn.Module):
 
 class PackedBinaryConv2d(nn.Module):
     """A binary convolution on the kernels: sign(weight) packed, `scale` (Bi-Real Net's mean
-    |w| per output channel) and `bias` kept in 32 bits."""
+    |w| per output channel) and `bias` kept in 32 bits; the output in channels-last memory
+    if `channels_last`."""
 
     def __init__(self, weight: torch.Tensor, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
                  groups: int = 1, scale: torch.Tensor | None = None,
-                 bias: torch.Tensor | None = None):
+                 bias: torch.Tensor | None = None, channels_last: bool = False):
         super().__init__()
+        self.channels_last = channels_last
         self.weight_shape = tuple(weight.shape)
         self.stride, self.padding, self.dilation = tuple(stride), tuple(padding), tuple(dilation)
         self.groups = groups
@@ -64,7 +66,7 @@ class PackedBinaryConv2d(nn.Module):
             x = ops.pack_signs(x, self.groups)
         return ops.binary_conv2d(x, self.packed_weight, self.in_channels, self.out_channels,
                                  self.weight_shape[2:], self.stride, self.padding,
-                                 self.dilation, self.scale, self.bias)
+                                 self.dilation, self.scale, self.bias, self.channels_last)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel={self.weight_shape[2:]}, "

@@ -89,8 +89,8 @@ def _resolve(path: str | None) -> str:
 
 
 def pack_signs(x: torch.Tensor, groups: int = 1, path: str | None = None) -> torch.Tensor:
-    """Signs of an N x C x H x W (or N x C) float tensor, packed: [N, H, W, G, ceil(C/G/64)]
-    int64 words, bit set where the value is -1 (x < 0)."""
+    """Signs of an N x C x H x W (contiguous or channels-last) or N x C float tensor, packed:
+    [N, H, W, G, ceil(C/G/64)] int64 words, bit set where the value is -1 (x < 0)."""
     path = _resolve(path)
     if path == "torch":
         return reference.pack_signs(x.float(), groups)
@@ -100,16 +100,16 @@ def pack_signs(x: torch.Tensor, groups: int = 1, path: str | None = None) -> tor
 def binary_conv2d(x: torch.Tensor, weight: torch.Tensor, in_channels: int, out_channels: int,
                   kernel=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1),
                   scale: torch.Tensor | None = None, bias: torch.Tensor | None = None,
-                  path: str | None = None) -> torch.Tensor:
+                  channels_last: bool = False, path: str | None = None) -> torch.Tensor:
     """Packed signs (from `pack_signs`) convolved with packed weights (`pack_weight`); the
     float result equals conv2d of the +-1 tensors with zero padding, times `scale`, plus
-    `bias` (per output channel)."""
+    `bias` (per output channel); in channels-last memory if asked."""
     path = _resolve(path)
     args = (x, weight, in_channels, out_channels, list(kernel), list(stride), list(padding),
-            list(dilation))
+            list(dilation), scale, bias, channels_last)
     if path == "torch":
-        return reference.binary_conv2d(*args, scale, bias)
-    return torch.ops.mnas_kernels.binary_conv2d(*args, scale, bias, PATHS[path])
+        return reference.binary_conv2d(*args)
+    return torch.ops.mnas_kernels.binary_conv2d(*args, PATHS[path])
 
 
 pack_weight = reference.pack_weight

@@ -56,10 +56,10 @@ def popcount(words_: torch.Tensor) -> torch.Tensor:
 
 def binary_conv2d(x: torch.Tensor, w: torch.Tensor, in_channels: int, out_channels: int,
                   kernel, stride, padding, dilation, scale: torch.Tensor | None = None,
-                  bias: torch.Tensor | None = None) -> torch.Tensor:
+                  bias: torch.Tensor | None = None, channels_last: bool = False) -> torch.Tensor:
     """Packed signs [N, H, W, G, Wg] (*) packed weights -> N x O x OH x OW floats: per output,
     Cg * (taps inside the image) - 2 * popcount(x ^ w) summed over those taps, then * scale,
-    then + bias."""
+    then + bias; in channels-last memory if asked."""
     n, h, wd, groups, nw = x.shape
     cg, og = in_channels // groups, out_channels // groups
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
@@ -84,4 +84,4 @@ def binary_conv2d(x: torch.Tensor, w: torch.Tensor, in_channels: int, out_channe
         y = y * scale.reshape(1, -1, 1, 1)
     if bias is not None:
         y = y + bias.reshape(1, -1, 1, 1)
-    return y
+    return y.contiguous(memory_format=torch.channels_last) if channels_last else y

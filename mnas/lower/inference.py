@@ -138,7 +138,8 @@ def packs(graph: Graph, node: Node) -> bool:
             and len({getattr(u.params, "groups", 1) for u in users}) == 1)
 
 
-def _rebuild(graph: Graph, node: Node, module: nn.Module, form: str) -> nn.Module:
+def _rebuild(graph: Graph, node: Node, module: nn.Module, form: str,
+             channels_last: bool) -> nn.Module:
     if form == "kernels":
         from mnas.kernels.modules import PackedBinaryConv2d, PackedBinaryLinear, PackSigns
         if packs(graph, node):
@@ -148,7 +149,7 @@ def _rebuild(graph: Graph, node: Node, module: nn.Module, form: str) -> nn.Modul
                 return PackedBinaryLinear(module.weight, module.bias)
             return PackedBinaryConv2d(module.weight, module.stride, module.padding,
                                       module.dilation, module.groups, module.weight_scale(),
-                                      module.bias)
+                                      module.bias, channels_last)
     if is_binary(node):
         bits = form == "bits"
         if node.op == "linear":
@@ -157,12 +158,18 @@ def _rebuild(graph: Graph, node: Node, module: nn.Module, form: str) -> nn.Modul
     return copy.deepcopy(module)
 
 
-def inference_module(graph: Graph, module: nn.Module, form: str = "signed") -> fx.GraphModule:
+def inference_module(graph: Graph, module: nn.Module, form: str = "signed",
+                     channels_last: bool = False) -> fx.GraphModule:
     """`module` (lowered from `graph`, trained or not) in an inference form, in eval mode;
-    `module` itself is left as it is."""
+    `module` itself is left as it is. With `channels_last` every image tensor is laid out
+    channels-last, which PyTorch's CPU pooling and grouped convolutions run several times
+    faster; the 32-bit layers' results may then differ from the contiguous layout's in the
+    last bits (the binary layers' never do), so only forms with the same layout agree to
+    the bit."""
     if form not in FORMS:
         raise ValueError(f"inference form must be one of {', '.join(FORMS)}, not {form!r}")
     with torch.no_grad():
-        modules = {node.name: _rebuild(graph, node, module.get_submodule(node.name), form)
+        modules = {node.name: _rebuild(graph, node, module.get_submodule(node.name), form,
+                                       channels_last)
                    for node in graph.nodes[1:]}
-    return assemble(graph, modules).eval()
+    return assemble(graph, modules, channels_last).eval()
