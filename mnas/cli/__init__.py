@@ -12,7 +12,8 @@ import sys
 from mnas import __version__
 from mnas.errors import MnasError
 
-COMMANDS = ["cost", "budgets", "compare", "search", "render", "export", "train", "validate"]
+COMMANDS = ["cost", "budgets", "compare", "search", "render", "export", "train", "validate",
+            "bench"]
 
 EPILOG = """examples:
   mnas cost specs/meliusnet22.yaml
@@ -25,6 +26,7 @@ EPILOG = """examples:
   mnas search --budget mobilenet-0.75
   mnas train specs/meliusnet-cifar.yaml --data digits --epochs 6 --optimizer adam --warmup 1
   mnas validate STUDY --top-k 3 --data digits
+  mnas bench specs/meliusnet22.yaml --threads 1
 run 'mnas COMMAND --help' for a command's options."""
 
 

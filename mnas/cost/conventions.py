@@ -37,10 +37,6 @@ class Convention:
     latency: LatencyTable | None = None
 
     @property
-    def ops_unit(self) -> str:
-        return "OPs" if self.latency is None else "ms"
-
-    @property
     def size_unit(self) -> str:
         return "MiB" if self.mb_bytes == 2 ** 20 else "MB" if self.mb_bytes == 10 ** 6 else \
             f"x{self.mb_bytes}B"

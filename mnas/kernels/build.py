@@ -59,7 +59,9 @@ def load() -> Build:
     folder = cache_root() / key
     library = folder / f"{name}.so"
     try:
-        if not library.is_file():
+        try:
+            torch.ops.load_library(str(library))
+        except OSError:     # not built yet (or half written by another process: rebuild)
             from torch.utils import cpp_extension
             folder.mkdir(parents=True, exist_ok=True)
             with warnings.catch_warnings():
@@ -67,10 +69,10 @@ def load() -> Build:
                 cpp_extension.load(name=name, sources=[str(SOURCE)], build_directory=str(folder),
                                    extra_cflags=list(CFLAGS), extra_ldflags=list(LDFLAGS),
                                    is_python_module=False, verbose=False)
-        else:
-            torch.ops.load_library(str(library))
     except Exception as err:   # compiler, ninja or loader failures of every kind
-        lines = [line for line in str(err).splitlines() if line.strip()]
-        detail = f"{type(err).__name__}: {lines[0][:200]}" if lines else type(err).__name__
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        errors = [line for line in lines if "error" in line.lower() or "not found" in line]
+        line = (errors or lines or [""])[-1 if errors else 0]
+        detail = f"{type(err).__name__}: {line[:200]}"
         return Build(False, f"could not build the kernels in {folder} ({detail})")
     return Build(True, str(library))

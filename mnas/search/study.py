@@ -93,11 +93,16 @@ class SearchConfig:
 
 def default_study_name(space: Path | None, budget: Budget, objective: str) -> str:
     stem = space.stem if space else "meliusnet"
-    if budget.name in ("custom",) or budget.name.endswith("(custom)"):
+    base = budget.name.split("+latency")[0]
+    if budget.ops is None and budget.size_mib is None:
+        label = ""
+    elif base in ("custom",) or base.endswith("(custom)"):
         label = "-".join(p for p in (f"ops{budget.ops:.4g}" if budget.ops else "",
                                      f"size{budget.size_mib:.4g}" if budget.size_mib else "") if p)
     else:
-        label = budget.name
+        label = base
+    if budget.latency_ms is not None:
+        label = "-".join(p for p in (label, f"latency{budget.latency_ms:g}ms") if p)
     return f"{stem}-{label}-{objective}"
 
 
@@ -250,7 +255,7 @@ class Worker:
             c = self.costing.cost(self.space.values(params))
         except MnasError:
             return False
-        return self.config.budget.fits(c.ops, c.size_mib)
+        return self.config.budget.fits(c.ops, c.size_mib, c.latency_ms)
 
     def sync(self, trials=None) -> None:
         """Copy trials written by others (or earlier runs) into the mirror."""
@@ -313,7 +318,10 @@ class Worker:
             trial.set_constraint("ops", (cost.ops - budget.ops) / budget.ops)
         if budget.size_mib:
             trial.set_constraint("size", (cost.size_mib - budget.size_mib) / budget.size_mib)
-        candidate = Candidate(values, cost, budget.fits(cost.ops, cost.size_mib),
+        if budget.latency_ms:
+            trial.set_constraint("latency",
+                                 (cost.latency_ms - budget.latency_ms) / budget.latency_ms)
+        candidate = Candidate(values, cost, budget.fits(cost.ops, cost.size_mib, cost.latency_ms),
                               lambda: self.space.spec(values))
         try:
             value = self.objective(trial, candidate)
@@ -348,11 +356,14 @@ class Worker:
 def make_costing(space: Space, config: SearchConfig) -> Costing:
     """Costing for the space; the closed form is checked on probes unless already known."""
     import random
+    latency = config.budget.latency_table
     if config.costing is not None:
-        return Costing(space.base, config.convention, method=config.costing, origin=space.file)
+        return Costing(space.base, config.convention, method=config.costing, origin=space.file,
+                       latency=latency)
     rng = random.Random(0)
     probes = [{**space.values(space.sample(rng))} for _ in range(PROBES)]
-    return Costing(space.base, config.convention, probes=probes, origin=space.file)
+    return Costing(space.base, config.convention, probes=probes, origin=space.file,
+                   latency=latency)
 
 
 def _worker_main(config: SearchConfig, index: int, quota: int, queue) -> None:
@@ -483,9 +494,13 @@ def budget_error_if_empty(rows, study, budget: Budget) -> None:
         raise BudgetError("no trial could be costed; see the trials' errors in trials.csv")
     low_ops = min(c["ops"] for c in costs)
     low_size = min(c["size_mib"] for c in costs)
+    latency = ("" if budget.latency_ms is None else
+               f", latency {min(c['latency_ms'] for c in costs):.4g} ms")
+    limit = "" if budget.latency_ms is None else f", latency <= {budget.latency_ms:g} ms"
     raise BudgetError(f"no candidate fits budget '{budget.name}' (OPs <= {budget.ops or 'inf'}"
-                      f", size <= {budget.size_mib or 'inf'} MiB) in {len(costs)} trials; the "
-                      f"smallest seen: OPs {low_ops:.4g}, size {low_size:.4g} MiB")
+                      f", size <= {budget.size_mib or 'inf'} MiB{limit}) in {len(costs)} "
+                      f"trials; the smallest seen: OPs {low_ops:.4g}, size {low_size:.4g} MiB"
+                      f"{latency}")
 
 
 @dataclass(frozen=True)
