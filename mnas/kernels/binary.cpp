@@ -64,6 +64,9 @@ int64_t resolve(int64_t path) {
 
 int64_t words(int64_t bits) { return (bits + 63) / 64; }
 
+// Work below which a parallel task is not worth a thread: words (or floats) per task.
+constexpr int64_t kGrainWords = 1 << 16;
+
 // ---- sign packing --------------------------------------------------------------------------
 
 struct PackArgs {
@@ -190,14 +193,18 @@ at::Tensor pack_signs(const at::Tensor& input, int64_t groups, int64_t path) {
   at::Tensor out = at::empty({N, H, W, groups, Wg}, x.options().dtype(at::kLong));
   PackArgs a{x.data_ptr<float>(), reinterpret_cast<uint64_t*>(out.data_ptr<int64_t>()), N, C,
              H * W, groups, Cg, Wg};
+  const int64_t grain = std::max<int64_t>(1, kGrainWords / std::max<int64_t>(1, C));
   if (nhwc) {
-    at::parallel_for(0, N * a.P, 64, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, N * a.P, grain, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) pack_channels_last(a, path, t / a.P, t % a.P);
     });
     return out;
   }
   const int64_t chunk = 256, chunks = (a.P + chunk - 1) / chunk;
-  at::parallel_for(0, N * groups * Wg * chunks, 1, [&](int64_t begin, int64_t end) {
+  const int64_t task_floats = 64 * std::min<int64_t>(chunk, a.P);
+  at::parallel_for(0, N * groups * Wg * chunks,
+                   std::max<int64_t>(1, kGrainWords / task_floats), [&](int64_t begin,
+                                                                     int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t c = t % chunks, j = (t / chunks) % Wg, g = (t / chunks / Wg) % groups,
                     n = t / chunks / Wg / groups;
@@ -484,7 +491,10 @@ at::Tensor binary_conv2d(const at::Tensor& x_packed, const at::Tensor& w_packed,
              N, H, W, G, Wg, Cg, Og, Op, kernel[0], kernel[1], OH, OW,
              stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
              channels_last};
-  at::parallel_for(0, N * OH, 1, [&](int64_t begin, int64_t end) {
+  // rows per task: enough xor-popcount words (about 10 us) to pay for waking a thread
+  const int64_t row_words = OW * G * Op * kernel[0] * kernel[1] * Wg;
+  const int64_t grain = std::max<int64_t>(1, kGrainWords / std::max<int64_t>(1, row_words));
+  at::parallel_for(0, N * OH, grain, [&](int64_t begin, int64_t end) {
     std::vector<float> buffer(channels_last ? 0 : OW * out_channels);
     for (int64_t r = begin; r < end; ++r) {
       float* row = channels_last ? a.out + r * OW * out_channels : buffer.data();

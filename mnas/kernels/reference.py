@@ -6,12 +6,16 @@ materialises every xor), but exact."""
 
 from __future__ import annotations
 
+import sys
+
 import torch
 import torch.nn.functional as F
 
 WORD = 64
-_BIT = torch.tensor([1 << b for b in range(WORD - 1)] + [-(1 << (WORD - 1))], dtype=torch.int64)
 _POPCOUNT = torch.tensor([bin(i).count("1") for i in range(256)], dtype=torch.int64)
+_SHIFTS = torch.arange(8, dtype=torch.uint8)
+if sys.byteorder != "little":
+    raise ImportError("mnas.kernels assumes a little-endian machine")
 
 
 def words(bits: int) -> int:
@@ -19,9 +23,10 @@ def words(bits: int) -> int:
 
 
 def _to_words(negative: torch.Tensor) -> torch.Tensor:
-    """Booleans along the last axis (a multiple of 64) -> int64 words, bit b = element b."""
-    bits = negative.unflatten(-1, (-1, WORD)).to(torch.int64)
-    return (bits * _BIT).sum(-1)
+    """Booleans along the last axis (a multiple of 64) -> int64 words, bit b = element b:
+    8 flags to a byte, 8 bytes (little-endian) to a word."""
+    flags = negative.to(torch.uint8).unflatten(-1, (-1, 8))
+    return (flags << _SHIFTS).sum(-1, dtype=torch.uint8).view(torch.int64)
 
 
 def pack_signs(x: torch.Tensor, groups: int = 1) -> torch.Tensor:
