@@ -8,8 +8,9 @@ its milliseconds: a layer whose key is in the table costs its measured time (the
 the rows with that key); any other layer is estimated from the table's measured time per
 unit of work (per MAC where a layer has MACs, else per output element) for the same op and
 precision, else for the same precision, and a layer of a precision the table never measured
-is an error. So costing the measured network gives its measured per-layer sum exactly, and a
-search candidate with layers the network did not have gets an estimate. Torch-free."""
+is an error. So costing the measured network gives its measured layers (layers that do the
+same work share their median), and a search candidate with layers the network did not have
+gets an estimate. Torch-free."""
 
 from __future__ import annotations
 
