@@ -13,6 +13,7 @@ import functools
 import hashlib
 import os
 import platform
+import shutil
 import sys
 import warnings
 from dataclasses import dataclass
@@ -48,6 +49,17 @@ def build_key() -> str:
     return digest.hexdigest()[:16]
 
 
+def _find_ninja() -> None:
+    """torch runs `ninja` from PATH; the `ninja` package installs it next to the
+    interpreter, which is not on PATH when the venv is not activated."""
+    if shutil.which("ninja") is None:
+        try:
+            import ninja
+        except ImportError:
+            return
+        os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+
+
 @functools.lru_cache(maxsize=1)
 def load() -> Build:
     """Build (if needed) and load the extension once per process; never raises."""
@@ -63,6 +75,7 @@ def load() -> Build:
             torch.ops.load_library(str(library))
         except OSError:     # not built yet (or half written by another process: rebuild)
             from torch.utils import cpp_extension
+            _find_ninja()
             folder.mkdir(parents=True, exist_ok=True)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -76,3 +89,9 @@ def load() -> Build:
         detail = f"{type(err).__name__}: {line[:200]}"
         return Build(False, f"could not build the kernels in {folder} ({detail})")
     return Build(True, str(library))
+
+
+if __name__ == "__main__":       # `python -m mnas.kernels.build`: build now (setup.sh)
+    build = load()
+    print(f"mnas kernels: {'built: ' if build.loaded else 'NOT built: '}{build.detail}")
+    sys.exit(0 if build.loaded else 1)
