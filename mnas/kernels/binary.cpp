@@ -131,51 +131,65 @@ __attribute__((target("avx512f"))) void pack_avx512(const PackArgs& a, int64_t n
 }
 #endif
 
-// Channels-last input ([N, P, C] floats): each word is up to 64 consecutive floats.
+// Channels-last input ([N, P, C] floats): each word is up to 64 consecutive floats. Pixels
+// [t0, t1) of the flattened N * P.
 inline uint64_t word_portable(const float* x, int64_t nb) {
   uint64_t word = 0;
   for (int64_t b = 0; b < nb; ++b) word |= uint64_t(!(x[b] >= 0.0f)) << b;
   return word;
 }
 
-#ifdef MNAS_X86
-__attribute__((target("avx2"))) uint64_t word_avx2(const float* x, int64_t nb) {
-  uint64_t word = 0;
-  int64_t b = 0;
-  for (; b + 8 <= nb; b += 8) {
-    const __m256 neg = _mm256_cmp_ps(_mm256_loadu_ps(x + b), _mm256_setzero_ps(), _CMP_NGE_UQ);
-    word |= uint64_t(uint32_t(_mm256_movemask_ps(neg))) << b;
-  }
-  if (b < nb) word |= word_portable(x + b, nb - b) << b;
-  return word;
+void pack_nhwc_portable(const PackArgs& a, int64_t t0, int64_t t1) {
+  for (int64_t t = t0; t < t1; ++t)
+    for (int64_t g = 0; g < a.G; ++g)
+      for (int64_t j = 0; j < a.Wg; ++j)
+        a.out[(t * a.G + g) * a.Wg + j] =
+            word_portable(a.x + t * a.C + g * a.Cg + 64 * j, std::min<int64_t>(64, a.Cg - 64 * j));
 }
 
-__attribute__((target("avx512f"))) uint64_t word_avx512(const float* x, int64_t nb) {
-  uint64_t word = 0;
-  for (int64_t b = 0; b < nb; b += 16) {
-    const __mmask16 live = nb - b >= 16 ? __mmask16(0xffff) : __mmask16((1u << (nb - b)) - 1);
-    const __m512 v = _mm512_maskz_loadu_ps(live, x + b);
-    word |= uint64_t(_mm512_mask_cmp_ps_mask(live, v, _mm512_setzero_ps(), _CMP_NGE_UQ)) << b;
-  }
-  return word;
-}
-#endif
-
-void pack_channels_last(const PackArgs& a, int64_t path, int64_t n, int64_t p) {
-  const float* x = a.x + (n * a.P + p) * a.C;
-  uint64_t* out = a.out + (n * a.P + p) * a.G * a.Wg;
-  for (int64_t g = 0; g < a.G; ++g) {
-    for (int64_t j = 0; j < a.Wg; ++j) {
-      const float* xs = x + g * a.Cg + 64 * j;
-      const int64_t nb = std::min<int64_t>(64, a.Cg - 64 * j);
 #ifdef MNAS_X86
-      if (path == kAvx512) { out[g * a.Wg + j] = word_avx512(xs, nb); continue; }
-      if (path == kAvx2) { out[g * a.Wg + j] = word_avx2(xs, nb); continue; }
-#endif
-      out[g * a.Wg + j] = word_portable(xs, nb);
+__attribute__((target("avx2"))) void pack_nhwc_avx2(const PackArgs& a, int64_t t0,
+                                                     int64_t t1) {
+  const __m256 zero = _mm256_setzero_ps();
+  for (int64_t t = t0; t < t1; ++t) {
+    for (int64_t g = 0; g < a.G; ++g) {
+      for (int64_t j = 0; j < a.Wg; ++j) {
+        const float* x = a.x + t * a.C + g * a.Cg + 64 * j;
+        const int64_t nb = std::min<int64_t>(64, a.Cg - 64 * j);
+        uint64_t word = 0;
+        int64_t b = 0;
+        for (; b + 8 <= nb; b += 8) {
+          const __m256 neg = _mm256_cmp_ps(_mm256_loadu_ps(x + b), zero, _CMP_NGE_UQ);
+          word |= uint64_t(uint32_t(_mm256_movemask_ps(neg))) << b;
+        }
+        if (b < nb) word |= word_portable(x + b, nb - b) << b;
+        a.out[(t * a.G + g) * a.Wg + j] = word;
+      }
     }
   }
 }
+
+__attribute__((target("avx512f"))) void pack_nhwc_avx512(const PackArgs& a, int64_t t0,
+                                                          int64_t t1) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t t = t0; t < t1; ++t) {
+    for (int64_t g = 0; g < a.G; ++g) {
+      for (int64_t j = 0; j < a.Wg; ++j) {
+        const float* x = a.x + t * a.C + g * a.Cg + 64 * j;
+        const int64_t nb = std::min<int64_t>(64, a.Cg - 64 * j);
+        uint64_t word = 0;
+        for (int64_t b = 0; b < nb; b += 16) {
+          const __mmask16 live =
+              nb - b >= 16 ? __mmask16(0xffff) : __mmask16((1u << (nb - b)) - 1);
+          const __m512 v = _mm512_maskz_loadu_ps(live, x + b);
+          word |= uint64_t(_mm512_mask_cmp_ps_mask(live, v, zero, _CMP_NGE_UQ)) << b;
+        }
+        a.out[(t * a.G + g) * a.Wg + j] = word;
+      }
+    }
+  }
+}
+#endif
 
 at::Tensor pack_signs(const at::Tensor& input, int64_t groups, int64_t path) {
   TORCH_CHECK(input.scalar_type() == at::kFloat, "pack_signs: expected float32, got ",
@@ -196,7 +210,11 @@ at::Tensor pack_signs(const at::Tensor& input, int64_t groups, int64_t path) {
   const int64_t grain = std::max<int64_t>(1, kGrainWords / std::max<int64_t>(1, C));
   if (nhwc) {
     at::parallel_for(0, N * a.P, grain, [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) pack_channels_last(a, path, t / a.P, t % a.P);
+#ifdef MNAS_X86
+      if (path == kAvx512) return pack_nhwc_avx512(a, begin, end);
+      if (path == kAvx2) return pack_nhwc_avx2(a, begin, end);
+#endif
+      pack_nhwc_portable(a, begin, end);
     });
     return out;
   }

@@ -34,7 +34,7 @@ def use_path(name: str | None) -> None:
 
 
 def requested() -> str:
-    name = _chosen[0] if _chosen else os.environ.get("MNAS_KERNELS", "auto").lower() or "auto"
+    name = _chosen[0] if _chosen else (os.environ.get("MNAS_KERNELS") or "auto").lower()
     if name not in PATHS:
         raise KernelError(f"MNAS_KERNELS={name}: choose from {', '.join(PATHS)}")
     return name
@@ -60,11 +60,19 @@ def _check(name: str) -> None:
 
 
 _warned: list[bool] = []
+_resolved: dict[str, str] = {}
 
 
 def active() -> str:
     """The path the ops run on now: avx512, avx2, portable or torch."""
     name = requested()
+    hit = _resolved.get(name)
+    if hit is None:
+        hit = _resolved[name] = _active(name)
+    return hit
+
+
+def _active(name: str) -> str:
     if name == "torch":
         return "torch"
     if name == "auto":
@@ -83,7 +91,7 @@ def active() -> str:
 def _resolve(path: str | None) -> str:
     if path is None:
         return active()
-    if path not in ("torch", "auto"):
+    if path not in _resolved.values() and path not in ("torch", "auto"):
         _check(path)
     return active() if path == "auto" else path
 
