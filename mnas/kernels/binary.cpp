@@ -251,11 +251,15 @@ struct ConvArgs {
 
 constexpr int64_t kMaxTaps = 128;
 
-// The taps of one output pixel that fall inside the image.
+// The taps of one output pixel that fall inside the image, as runs of words that lie one
+// after the other in both the packed input and the packed weights (the taps of a kernel row
+// form one run when there is one group and no dilation), so the inner loops are long.
 struct Taps {
-  int64_t count = 0;
-  int64_t x[kMaxTaps];  // offsets of the tap's words in x, relative to the batch item
-  int64_t w[kMaxTaps];  // offsets of the tap's words in w, relative to the group
+  int64_t taps = 0;     // taps inside the image
+  int64_t count = 0;    // runs
+  int64_t x[kMaxTaps];  // offset of a run's first word in x, relative to the batch item
+  int64_t w[kMaxTaps];  // offset of its first word in w, relative to the group
+  int64_t len[kMaxTaps];  // words in the run
 };
 
 // Up to 64 outputs [o0, o0 + 8 * nv) of one pixel and group: sum of popcounts per output.
@@ -266,7 +270,7 @@ inline void dot_portable(const ConvArgs& a, const uint64_t* x, const uint64_t* w
   for (int64_t t = 0; t < taps.count; ++t) {
     const uint64_t* xr = x + taps.x[t];
     const uint64_t* wr = w + taps.w[t] + o0;
-    for (int64_t j = 0; j < a.Wg; ++j) {
+    for (int64_t j = 0; j < taps.len[t]; ++j) {
       const uint64_t xv = xr[j];
       const uint64_t* wj = wr + j * a.Op;
       for (int64_t o = 0; o < no; ++o) acc[o] += __builtin_popcountll(xv ^ wj[o]);
@@ -280,18 +284,21 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) void dot_avx512_n(
     const ConvArgs& a, const uint64_t* x, const uint64_t* w, const Taps& taps, int64_t o0,
     int64_t* acc) {
   __m512i sum[NV];
+#pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) sum[v] = _mm512_setzero_si512();
   for (int64_t t = 0; t < taps.count; ++t) {
     const uint64_t* xr = x + taps.x[t];
     const uint64_t* wr = w + taps.w[t] + o0;
-    for (int64_t j = 0; j < a.Wg; ++j) {
+    for (int64_t j = 0; j < taps.len[t]; ++j) {
       const __m512i xv = _mm512_set1_epi64(int64_t(xr[j]));
       const uint64_t* wj = wr + j * a.Op;
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v)
         sum[v] = _mm512_add_epi64(
             sum[v], _mm512_popcnt_epi64(_mm512_xor_si512(xv, _mm512_loadu_si512(wj + 8 * v))));
     }
   }
+#pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) _mm512_storeu_si512(acc + 8 * v, sum[v]);
 }
 
@@ -325,7 +332,7 @@ __attribute__((target("avx2"))) void dot_avx2_n(const ConvArgs& a, const uint64_
   for (int64_t t = 0; t < taps.count; ++t) {
     const uint64_t* xr = x + taps.x[t];
     const uint64_t* wr = w + taps.w[t] + o0;
-    for (int64_t j = 0; j < a.Wg; ++j) {
+    for (int64_t j = 0; j < taps.len[t]; ++j) {
       const __m256i xv = _mm256_set1_epi64x(int64_t(xr[j]));
       const uint64_t* wj = wr + j * a.Op;
       for (int v = 0; v < NV; ++v) {
@@ -394,16 +401,28 @@ __attribute__((target("avx512f"))) void finish_avx512(const int64_t* acc, int64_
 #endif
 
 void find_taps(const ConvArgs& a, int64_t oh, int64_t ow, Taps& taps) {
-  taps.count = 0;
+  taps.taps = taps.count = 0;
+  const bool merge = a.G == 1 && a.dw == 1;
   for (int64_t kh = 0; kh < a.KH; ++kh) {
     const int64_t ih = oh * a.sh - a.ph + kh * a.dh;
     if (ih < 0 || ih >= a.H) continue;
+    bool open = false;
     for (int64_t kw = 0; kw < a.KW; ++kw) {
       const int64_t iw = ow * a.sw - a.pw + kw * a.dw;
-      if (iw < 0 || iw >= a.W) continue;
+      if (iw < 0 || iw >= a.W) {
+        open = false;
+        continue;
+      }
+      ++taps.taps;
+      if (merge && open) {
+        taps.len[taps.count - 1] += a.Wg;
+        continue;
+      }
       taps.x[taps.count] = (ih * a.W + iw) * a.G * a.Wg;
       taps.w[taps.count] = (kh * a.KW + kw) * a.Wg * a.Op;
+      taps.len[taps.count] = a.Wg;
       ++taps.count;
+      open = true;
     }
   }
 }
@@ -427,7 +446,7 @@ void conv_row(const ConvArgs& a, int64_t path, int64_t n, int64_t oh, float* row
   const uint64_t* xn = a.x + n * a.H * a.W * a.G * a.Wg;
   for (int64_t ow = 0; ow < a.OW; ++ow) {
     find_taps(a, oh, ow, taps);
-    const int64_t valid = a.Cg * taps.count;
+    const int64_t valid = a.Cg * taps.taps;
     for (int64_t g = 0; g < a.G; ++g) {
       const uint64_t* xg = xn + g * a.Wg;
       const uint64_t* wg = a.w + g * a.KH * a.KW * a.Wg * a.Op;
