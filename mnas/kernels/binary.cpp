@@ -113,21 +113,22 @@ __attribute__((target("avx512f"))) void pack_avx512(const PackArgs& a, int64_t n
   const int64_t c0 = g * a.Cg + 64 * j, nb = std::min<int64_t>(64, a.Cg - 64 * j);
   const float* x = a.x + (n * a.C + c0) * a.P;
   const __m512 zero = _mm512_setzero_ps();
-  int64_t p = p0;
   alignas(64) uint64_t tmp[16];
-  for (; p + 16 <= p1; p += 16) {
+  for (int64_t p = p0; p < p1; p += 16) {    // 16 pixels at a time, the last ones masked
+    const int64_t live = std::min<int64_t>(16, p1 - p);
+    const __mmask16 load = live == 16 ? __mmask16(0xffff) : __mmask16((1u << live) - 1);
     __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
     for (int64_t b = 0; b < nb; ++b) {
-      __mmask16 neg = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + b * a.P + p), zero, _CMP_NGE_UQ);
+      const __mmask16 neg = _mm512_mask_cmp_ps_mask(
+          load, _mm512_maskz_loadu_ps(load, x + b * a.P + p), zero, _CMP_NGE_UQ);
       const __m512i bit = _mm512_set1_epi64(int64_t(1ULL << b));
       lo = _mm512_mask_or_epi64(lo, __mmask8(neg & 0xff), lo, bit);
       hi = _mm512_mask_or_epi64(hi, __mmask8(neg >> 8), hi, bit);
     }
     _mm512_store_si512(tmp, lo);
     _mm512_store_si512(tmp + 8, hi);
-    for (int i = 0; i < 16; ++i) a.out[((n * a.P + p + i) * a.G + g) * a.Wg + j] = tmp[i];
+    for (int64_t i = 0; i < live; ++i) a.out[((n * a.P + p + i) * a.G + g) * a.Wg + j] = tmp[i];
   }
-  pack_portable(a, n, g, j, p, p1);
 }
 #endif
 
