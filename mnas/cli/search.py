@@ -12,6 +12,7 @@ EXAMPLES = """examples:
   mnas search --budget mobilenet-0.75                  MeliusNets within MobileNet-v1 0.75
   mnas search --budget mobilenet-0.5 --trials 1000 --workers 2
   mnas search --max-ops 3.25e8 --max-size-mib 10       explicit limits
+  mnas search --budget mobilenet-0.75 --max-latency-ms 40 --latency-table m22.json
   mnas search --budget mobilenet-1.0 --objective pareto
   mnas search --budget mobilenet-0.75 --space my_space.yaml --study mine --seed 3
   mnas search --budget mobilenet-0.75 --storage journal:runs/shared.log --workers 4
@@ -35,6 +36,11 @@ def add_arguments(p) -> None:
                    help="preset: " + ", ".join(PRESETS) + " (see 'mnas budgets')")
     b.add_argument("--max-ops", type=float, metavar="OPS", help="OPs limit, e.g. 3.25e8")
     b.add_argument("--max-size-mib", type=float, metavar="MIB", help="size limit in MiB")
+    b.add_argument("--max-latency-ms", type=float, metavar="MS",
+                   help="latency limit in milliseconds, judged by --latency-table")
+    b.add_argument("--latency-table", metavar="FILE",
+                   help="latency table written by 'mnas bench' (layers it did not measure "
+                        "are estimated from its per-MAC rates)")
     add_convention(p)
     s = p.add_argument_group("search")
     s.add_argument("--space", metavar="FILE",
@@ -87,7 +93,8 @@ def run(args) -> int:
 
     if args.top < 1:
         raise MnasError(f"--top must be >= 1, got {args.top}")
-    budget = resolve_budget(args.budget, args.max_ops, args.max_size_mib, args.convention)
+    budget = resolve_budget(args.budget, args.max_ops, args.max_size_mib, args.convention,
+                            args.max_latency_ms, args.latency_table)
     train = None
     if args.objective == "train":
         train = TrainOptions(args.data, args.epochs, args.batch_size, args.lr, args.device,
@@ -120,6 +127,8 @@ def _search(config, args) -> int:
     b = config.budget
     _say(f"budget {b.name}: OPs <= {b.ops:.5g}" if b.ops else f"budget {b.name}: OPs unbounded")
     _say(f"  size <= {b.size_mib:.5g} MiB" if b.size_mib else "  size unbounded")
+    if b.latency_ms:
+        _say(f"  latency <= {b.latency_ms:g} ms by {b.latency_table}")
     _say(f"  convention '{b.convention}', from {b.source}")
     if config.objective != "train":
         _say(f"objective {config.objective}: {accuracy_fit().describe()}")
@@ -159,7 +168,8 @@ def _search(config, args) -> int:
                f"budget {b.name}; convention '{b.convention}'")
     if args.format == "json":
         print(json.dumps({"study": cfg.study, "storage": cfg.storage, "budget": {
-            "name": b.name, "ops": b.ops, "size_mib": b.size_mib, "convention": b.convention},
+            "name": b.name, "ops": b.ops, "size_mib": b.size_mib, "convention": b.convention,
+            "latency_ms": b.latency_ms, "latency_table": b.latency_table},
             "best": json.loads(format_frame(df, "json")),
             "files": {k: str(v) for k, v in outcome.files.items()}}, indent=2))
     else:

@@ -97,7 +97,8 @@ def cost_graph(graph: Graph, convention: str | Convention = "paper",
     t_bops = t_flops = t_bparams = t_fparams = t_macs = 0
     for node in graph.nodes:
         op = get_op(node.op)
-        counted = op.count(node.params, tuple(shapes[i] for i in node.inputs), shapes[node.name])
+        ins = tuple(shapes[i] for i in node.inputs)
+        counted = op.count(node.params, ins, shapes[node.name])
         c = mac_precision(counted, input_bits(node, bits))
         if c is not counted:
             real_input_binary.append(node.name)
@@ -111,17 +112,20 @@ def cost_graph(graph: Graph, convention: str | Convention = "paper",
         precision = ("mixed" if c.binary_macs and c.float_macs else
                      "binary" if c.binary_macs else "float" if c.float_macs else
                      "binary" if c.binary_params else "float" if fparams else "-")
+        ops = bops / speedup + flops if conv.latency is None else \
+            conv.latency.layer_ms(node.op, node.params, ins, shapes[node.name], c, precision)
         layers.append(LayerCost(
             node.name, node.op, node.block, node.stage, shapes[node.name], precision,
             c.binary_params + fparams, c.binary_params, fparams, c.macs, bops, flops,
-            bops / speedup + flops, c.binary_params * conv.binary_bits + fparams * conv.float_bits))
+            ops, c.binary_params * conv.binary_bits + fparams * conv.float_bits))
         t_bops += bops
         t_flops += flops
         t_bparams += c.binary_params
         t_fparams += fparams
         t_macs += c.macs
     size_bits = t_bparams * conv.binary_bits + t_fparams * conv.float_bits
-    totals = Totals(t_bops, t_flops, t_bops / speedup + t_flops, t_bparams + t_fparams, t_bparams,
+    ops = t_bops / speedup + t_flops if conv.latency is None else sum(l.ops for l in layers)
+    totals = Totals(t_bops, t_flops, ops, t_bparams + t_fparams, t_bparams,
                     t_fparams, size_bits, size_bits / 8 / conv.mb_bytes, t_macs)
     if real_input_binary:
         warnings.warn(_real_input_message(real_input_binary), MnasWarning, stacklevel=2)

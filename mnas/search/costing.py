@@ -12,7 +12,7 @@ import hashlib
 import logging
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mnas.cost.conventions import Convention, get_convention
@@ -37,11 +37,13 @@ class CandidateCost:
     size_bits: int
     size_mib: float
     widths: tuple[int, ...] = ()
+    latency_ms: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"bops": self.bops, "flops": self.flops, "ops": self.ops,
-                "binary_params": self.binary_params, "float_params": self.float_params,
-                "size_mib": self.size_mib, "widths": list(self.widths)}
+        out = {"bops": self.bops, "flops": self.flops, "ops": self.ops,
+               "binary_params": self.binary_params, "float_params": self.float_params,
+               "size_mib": self.size_mib, "widths": list(self.widths)}
+        return out if self.latency_ms is None else {**out, "latency_ms": self.latency_ms}
 
     def same_counts(self, other: CandidateCost) -> bool:
         return (self.bops, self.flops, self.binary_params, self.float_params, self.size_bits) == \
@@ -89,12 +91,15 @@ def formula_cost(counts: FamilyCounts, conv: Convention) -> CandidateCost:
 
 class Costing:
     """Costs candidates of one base spec (values are overrides of its `values`). `method`
-    skips the check when the caller already knows which model to use."""
+    skips the check when the caller already knows which model to use. With `latency` (a
+    latency table's path) each candidate also gets its milliseconds under that table, from
+    its graph (mnas.cost.latency)."""
 
     def __init__(self, base: Spec, convention: str | Convention = "paper",
                  probes: Iterable[Mapping[str, Any]] = (), origin: str = "search",
-                 method: str | None = None):
+                 method: str | None = None, latency: str | None = None):
         self.base, self.convention, self.origin = base, get_convention(convention), origin
+        self.latency = None if latency is None else get_convention(f"measured:{latency}")
         self._cache: dict[Any, CandidateCost | MnasError] = {}
         self._defaults = dict(base.blocks[base.block].args) if base.block in base.blocks else {}
         self.method = "graph"
@@ -144,11 +149,15 @@ class Costing:
         return hit
 
     def _compute(self, values: Mapping[str, Any]) -> CandidateCost | MnasError:
-        if self.method == "formula" and "name" not in values:
-            fast = self._formula(values)
-            if fast is not None:
-                return fast
         try:
-            return graph_cost(self.base.with_values(values, self.origin), self.convention)
+            cost = None
+            if self.method == "formula" and "name" not in values:
+                cost = self._formula(values)
+            if cost is None:
+                cost = graph_cost(self.base.with_values(values, self.origin), self.convention)
+            if self.latency is not None:
+                ms = graph_cost(self.base.with_values(values, self.origin), self.latency).ops
+                cost = replace(cost, latency_ms=ms)
+            return cost
         except MnasError as err:
             return err

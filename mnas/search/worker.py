@@ -67,7 +67,7 @@ class Worker:
             c = self.costing.cost(self.space.values(params))
         except MnasError:
             return False
-        return self.config.budget.fits(c.ops, c.size_mib)
+        return self.config.budget.fits(c.ops, c.size_mib, c.latency_ms)
 
     def sync(self, trials=None) -> None:
         """Copy trials written by others (or earlier runs) into the mirror."""
@@ -130,7 +130,10 @@ class Worker:
             trial.set_constraint("ops", (cost.ops - budget.ops) / budget.ops)
         if budget.size_mib:
             trial.set_constraint("size", (cost.size_mib - budget.size_mib) / budget.size_mib)
-        candidate = Candidate(values, cost, budget.fits(cost.ops, cost.size_mib),
+        if budget.latency_ms:
+            trial.set_constraint("latency",
+                                 (cost.latency_ms - budget.latency_ms) / budget.latency_ms)
+        candidate = Candidate(values, cost, budget.fits(cost.ops, cost.size_mib, cost.latency_ms),
                               lambda: self.space.spec(values))
         try:
             value = self.objective(trial, candidate)
@@ -165,11 +168,14 @@ class Worker:
 def make_costing(space: Space, config: SearchConfig) -> Costing:
     """Costing for the space; the closed form is checked on probes unless already known."""
     import random
+    latency = config.budget.latency_table
     if config.costing is not None:
-        return Costing(space.base, config.convention, method=config.costing, origin=space.file)
+        return Costing(space.base, config.convention, method=config.costing, origin=space.file,
+                       latency=latency)
     rng = random.Random(0)
     probes = [{**space.values(space.sample(rng))} for _ in range(PROBES)]
-    return Costing(space.base, config.convention, probes=probes, origin=space.file)
+    return Costing(space.base, config.convention, probes=probes, origin=space.file,
+                   latency=latency)
 
 
 def worker_main(config: SearchConfig, index: int, quota: int, queue) -> None:
