@@ -14,40 +14,23 @@ Forms (`inference_module(graph, module, form)`):
 
 All three compute exactly what the lowered module computes in eval mode: the +-1 products
 sum to integers that float represents exactly, and scale and bias are applied after the sum
-in both (see `mnas.lower.layers.BinaryConv2d`)."""
+in both (see `mnas.ops.layers.BinaryConv2d`)."""
 
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
 from mnas.ir.graph import Graph, Node
-from mnas.lower import layers
+from mnas.kernels.bits import pack_bits, unpack_bits
+from mnas.ops import layers
 from mnas.lower.torch import assemble
 
 FORMS = ("signed", "bits", "kernels")
 SIGN_OPS = ("sign", "approx_sign")
-_POWERS = [float(1 << b) for b in range(8)]
-
-
-def pack_bits(flags: torch.Tensor) -> torch.Tensor:
-    """Booleans (any shape, read in C order) -> uint8, 8 to a byte, first flag in bit 0."""
-    flat = flags.reshape(-1).to(torch.uint8)
-    flat = F.pad(flat, (0, -flat.numel() % 8)).reshape(-1, 8)
-    return (flat << torch.arange(8, dtype=torch.uint8)).sum(1, dtype=torch.uint8)
-
-
-def unpack_bits(bits: torch.Tensor, shape) -> torch.Tensor:
-    """The inverse of `pack_bits`, as 0./1. floats of `shape`, by division and floor only
-    (ops every runtime has, unlike bit shifts on uint8)."""
-    b = bits.to(torch.float32).reshape(-1, 1)
-    powers = torch.tensor(_POWERS, dtype=torch.float32)
-    flags = torch.floor(b / powers) - 2 * torch.floor(b / (2 * powers))
-    return flags.reshape(-1)[:math.prod(shape)].reshape(shape)
 
 
 class SignedWeights(nn.Module):
@@ -91,11 +74,14 @@ class SignedBinaryConv2d(SignedWeights):
     def __init__(self, conv: layers.BinaryConv2d):
         super().__init__(conv.weight)
         self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
-        self.groups = conv.groups
+        self.groups, self.pad_value, self.border = conv.groups, conv.pad_value, conv.border
         self.register_buffer("scale", conv.weight_scale())
         self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
 
     def forward(self, x):
+        if self.pad_value:
+            ph, pw = self.border
+            x = F.pad(x, (pw, pw, ph, ph), value=self.pad_value)
         y = F.conv2d(x, self.signed(), None, self.stride, self.padding, self.dilation,
                      self.groups)
         if self.scale is not None:
@@ -125,8 +111,10 @@ def is_binary(node: Node) -> bool:
 
 
 def on_kernels(graph: Graph, node: Node) -> bool:
-    """Whether the `kernels` form runs this binary layer on the kernels: its input is +-1."""
-    return is_binary(node) and graph[node.inputs[0]].op in SIGN_OPS
+    """Whether the `kernels` form runs this binary layer on the kernels: its input is +-1 and
+    its border, if any, zeros (a conv padded with another value keeps its signed form)."""
+    return (is_binary(node) and graph[node.inputs[0]].op in SIGN_OPS
+            and not getattr(node.params, "pad_value", 0))
 
 
 def packs(graph: Graph, node: Node) -> bool:

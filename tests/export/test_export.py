@@ -73,7 +73,7 @@ def assert_same_but_for_sign_flips(module, x, got, rtol=1e-5):
     to rounding, unless torch's own run of it had a pre-sign value that close to zero; and
     most samples must agree."""
     import torch
-    from mnas.lower.layers import ApproxSign, Sign
+    from mnas.ops.layers import ApproxSign, Sign
     closest = torch.full((x.shape[0],), float("inf"))
 
     def record(_, inputs, __):
