@@ -131,6 +131,17 @@ def signed_weight(weight: torch.Tensor) -> torch.Tensor:
     return binarize(weight) if _exporting() else WeightSTE.apply(weight)
 
 
+class BinaryWeights:
+    """Mixin of the layers with binary weights. `binary_weights` (True by default) is the
+    switch of the two-step schedule (Real-to-Binary, ReActNet): step 1 trains with binary
+    activations but the 32-bit weights as they are, step 2 binarises the weights too."""
+
+    binary_weights: bool = True
+
+    def forward_weight(self) -> torch.Tensor:
+        return signed_weight(self.weight) if self.binary_weights else self.weight
+
+
 @remember_args
 class ReLU(nn.ReLU):
     pass
@@ -147,13 +158,12 @@ class Conv2d(nn.Conv2d):
 
 
 @remember_args
-class BinaryConv2d(Conv2d):
+class BinaryConv2d(BinaryWeights, Conv2d):
     """Convolution with sign(weights) in the forward pass; the input is expected binarised by
     a preceding `Sign`. `weight` holds the 32-bit latent values."""
 
     def forward(self, x):
-        w = signed_weight(self.weight)
-        return self._conv_forward(x, w, self.bias)
+        return self._conv_forward(x, self.forward_weight(), self.bias)
 
 
 @remember_args
@@ -164,6 +174,8 @@ class ScaledBinaryConv2d(BinaryConv2d):
     straight-through one times the scale)."""
 
     def forward(self, x):
+        if not self.binary_weights:
+            return self._conv_forward(x, self.weight, self.bias)
         scale = self.weight.detach().abs().mean(dim=(1, 2, 3), keepdim=True)
         signed = signed_weight(self.weight)
         return self._conv_forward(x, signed * scale, self.bias)
@@ -180,12 +192,11 @@ class Linear(nn.Linear):
 
 
 @remember_args
-class BinaryLinear(Linear):
+class BinaryLinear(BinaryWeights, Linear):
     """Fully connected layer with sign(weights); the input is expected binarised."""
 
     def forward(self, x):
-        w = signed_weight(self.weight)
-        return F.linear(x, w, self.bias)
+        return F.linear(x, self.forward_weight(), self.bias)
 
 
 @remember_args
