@@ -134,6 +134,21 @@ def test_student_distils_from_a_run_folder_and_records_it(teacher_run, tmp_path)
     assert len(final["teacher_digest"]) == 64
 
 
+def test_a_teacher_spec_takes_its_weights_from_a_file(teacher_run, tmp_path):
+    blocks = CIFAR_SPEC.parent / "blocks" / "meliusnet.yaml"
+    spec = tmp_path / "teacher.yaml"
+    spec.write_text(f"name: Teacher\ninclude: [{blocks}]\ninput: [3, 16, 16]\nblock: meliusnet\n"
+                    "values: {stem: cifar, stem_channels: 8, growth: 8, stages: [1, 1], "
+                    "transitions: [16], classes: 10}\n")
+    assert main([*tiny_args(), "--epochs", "1", "--out", str(tmp_path / "s"), "--teacher",
+                 str(spec), "--teacher-weights", str(teacher_run / "final.pt")]) == 0
+    from_folder = tmp_path / "f"
+    assert main([*tiny_args(), "--epochs", "1", "--out", str(from_folder), "--teacher",
+                 str(teacher_run)]) == 0
+    digest = lambda run: json.loads((run / "final.json").read_text())["teacher_digest"]  # noqa
+    assert digest(tmp_path / "s") == digest(from_folder)          # the same teacher
+
+
 @pytest.mark.parametrize("teacher, extra, message", [
     ("meliusnet22", [], "a spec needs trained weights: add --teacher-weights FILE"),
     ("{run}/nope.pt", [], "nope.pt: no such checkpoint"),
