@@ -179,6 +179,8 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     ap.add_argument("--budget-s", type=float, default=390,
                     help="skip what is left once this many seconds have passed")
+    ap.add_argument("--only-train", action="store_true",
+                    help="`mnas train` end to end only (and the sync count on CUDA)")
     ap.add_argument("--only-meliusnet22", action="store_true",
                     help="the lowered module's compiled step and `mnas train` of MeliusNet22 "
                          "only (with the sync count on CUDA)")
@@ -246,22 +248,22 @@ def main(argv=None) -> None:
         else:
             e2e("meliusnet22 bf16+channels_last", m22, BF16_CL)
         return _summary(report, meta, modes, size, batch)
+    if args.only_train:
+        plain = compiled = []
     for mode in plain:                          # the quick part first, both networks
         steps_of(mode, "lowered")
         steps_of(mode, "hand-written")
     for mode in compiled:
         steps_of(mode, "lowered")
     e2e("meliusnet22 fp32", m22, PLAIN)
-    if compiled:
-        e2e("meliusnet22 fast", m22, FAST)
+    e2e("meliusnet22 fast", m22, FAST if not args.no_compile else BF16_CL)
     for mode in compiled:
         steps_of(mode, "hand-written")
     write_cifar(tmp / "cifar", *cifar_n)
     cifar = ["meliusnet-cifar", "--data", f"cifar10:{tmp / 'cifar'}", "--epochs", "2",
              "--device", device.type]
     e2e("meliusnet-cifar fp32", cifar, PLAIN)
-    if compiled:
-        e2e("meliusnet-cifar fast", cifar, FAST)
+    e2e("meliusnet-cifar fast", cifar, FAST if not args.no_compile else BF16_CL)
     _summary(report, meta, modes, size, batch)
 
 

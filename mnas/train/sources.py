@@ -41,34 +41,47 @@ class TensorSource:
 
     def iterate(self, batches: Sequence[Batch], train: bool, workers: int = 0,
                 pin: bool = False) -> Iterator:
-        """On a GPU, the pass's indices and augmentation draws go over in one copy each
-        (from pinned memory): a copy from pageable memory per step would wait for the GPU
-        to finish the step before, so the host could never run ahead of it."""
-        augment = train and self.augment
+        augment = bool(train and self.augment)
         flip = self.augment == "crop-flip"
-        draws = [T.crop_flip_draws(len(b.indices), self.pad,
-                                   torch.Generator().manual_seed(b.seed), flip)
-                 if augment else None for b in batches]
         device = self.images.device
-        if device.type != "cpu" and batches:
-            sizes = [len(b.indices) for b in batches]
-            idx = _to_device(torch.cat([b.indices for b in batches]), device).split(sizes)
-            if augment:
-                parts = [torch.cat([d[k] for d in draws]) for k in range(2 + flip)]
-                moved = [_to_device(t, device).split(sizes) for t in parts]
-                draws = [(moved[0][i], moved[1][i], moved[2][i] if flip else None)
-                         for i in range(len(batches))]
+        if device.type == "cpu":
+            plan = ((b.indices, _draws(b, self.pad, flip) if augment else None) for b in batches)
         else:
-            idx = [b.indices for b in batches]
-        for i in range(len(batches)):
-            x = self.images[idx[i]]
-            if augment:
-                x = T.crop_flip(x, self.pad, *draws[i])
-            yield x, self.labels[idx[i]]
+            plan = zip(*pass_plan(batches, augment, self.pad, flip, device))
+        for idx, draws in plan:
+            x = self.images[idx]
+            if draws is not None:
+                x = T.crop_flip(x, self.pad, *draws)
+            yield x, self.labels[idx]
+
+
+def _draws(batch: Batch, pad: int, flip: bool):
+    return T.crop_flip_draws(len(batch.indices), pad, torch.Generator().manual_seed(batch.seed),
+                             flip)
+
+
+def pass_plan(batches: Sequence[Batch], augment: bool, pad: int, flip: bool, device):
+    """(indices per batch, augmentation draws per batch or Nones), on `device`, made with one
+    copy per kind for the whole pass (from pinned memory on a GPU): a copy from pageable
+    memory per step would wait for the GPU to finish the step before, so the host could never
+    run ahead of it. The draws are those each batch's own seed gives."""
+    if not batches:
+        return [], []
+    sizes = [len(b.indices) for b in batches]
+    idx = _to_device(torch.cat([b.indices for b in batches]), device).split(sizes)
+    if not augment:
+        return list(idx), [None] * len(batches)
+    draws = [_draws(b, pad, flip) for b in batches]
+    kinds = [_to_device(torch.cat([d[k] for d in draws]), device).split(sizes)
+             for k in range(3 if flip else 2)]
+    return list(idx), [(kinds[0][i], kinds[1][i], kinds[2][i] if flip else None)
+                       for i in range(len(batches))]
 
 
 def _to_device(t: torch.Tensor, device) -> torch.Tensor:
-    return t.pin_memory().to(device, non_blocking=True)
+    if torch.device(device).type == "cuda":
+        t = t.pin_memory()
+    return t.to(device, non_blocking=True)
 
 
 def held_on_device(source, device, free_bytes: int):

@@ -64,3 +64,15 @@ def test_synthetic_data_is_fixed_random_and_sized_for_the_network():
 def test_bad_synthetic_sizes_are_one_line(name, message):
     with pytest.raises(DataError, match=message):
         open_data(name, (3, 224, 224))
+
+
+def test_a_pass_planned_at_once_draws_what_each_batch_would():
+    from mnas.train.sources import pass_plan
+    batches = epoch_batches(50, 16, 3, 7)
+    idx, draws = pass_plan(batches, True, 4, True, "cpu")
+    for b, i, d in zip(batches, idx, draws):
+        want = crop_flip_draws(len(b.indices), 4, torch.Generator().manual_seed(b.seed), True)
+        assert torch.equal(i, b.indices)
+        assert all(torch.equal(p, q) for p, q in zip(d, want))
+    idx, draws = pass_plan(batches, False, 4, True, "cpu")
+    assert draws == [None] * 3 and all(torch.equal(i, b.indices) for i, b in zip(idx, batches))
