@@ -138,6 +138,17 @@ def signed_weight(weight: torch.Tensor) -> torch.Tensor:
     return binarize(weight) if _exporting() else WeightSTE.apply(weight)
 
 
+class BinaryWeights:
+    """Mixin of the layers with binary weights. `binary_weights` (True by default) is the
+    switch of the two-step schedule (Real-to-Binary, ReActNet): step 1 trains with binary
+    activations but the 32-bit weights as they are, step 2 binarises the weights too."""
+
+    binary_weights: bool = True
+
+    def forward_weight(self) -> torch.Tensor:
+        return signed_weight(self.weight) if self.binary_weights else self.weight
+
+
 @remember_args
 class ReLU(nn.ReLU):
     pass
@@ -178,15 +189,14 @@ def add_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
 
 
 @remember_args
-class BinaryConv2d(Conv2d):
+class BinaryConv2d(BinaryWeights, Conv2d):
     """Convolution with sign(weights) in the forward pass; the input is expected binarised by
     a preceding `Sign`. `weight` holds the 32-bit latent values. A bias is added after the
     convolution, whose +-1 sums are exact integers in float, so the result is the one
     integer kernels compute, to the bit (mnas.kernels)."""
 
     def forward(self, x):
-        w = signed_weight(self.weight)
-        return add_bias(self._conv_forward(x, w, None), self.bias)
+        return add_bias(self._conv_forward(x, self.forward_weight(), None), self.bias)
 
     def weight_scale(self) -> torch.Tensor | None:
         """The per-output-channel factor on the signed weights (None: no scaling)."""
@@ -202,6 +212,8 @@ class ScaledBinaryConv2d(BinaryConv2d):
     the +-1 convolution, as integer kernels apply it."""
 
     def forward(self, x):
+        if not self.binary_weights:
+            return self._conv_forward(x, self.weight, self.bias)
         y = self._conv_forward(x, signed_weight(self.weight), None)
         return add_bias(y * self.weight_scale().reshape(1, -1, 1, 1), self.bias)
 
@@ -220,11 +232,11 @@ class Linear(nn.Linear):
 
 
 @remember_args
-class BinaryLinear(Linear):
+class BinaryLinear(BinaryWeights, Linear):
     """Fully connected layer with sign(weights); the input is expected binarised."""
 
     def forward(self, x):
-        return add_bias(F.linear(x, signed_weight(self.weight)), self.bias)
+        return add_bias(F.linear(x, self.forward_weight()), self.bias)
 
 
 @remember_args
