@@ -31,6 +31,13 @@ class Counts:
     def macs(self) -> int:
         return self.binary_macs + self.float_macs
 
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(self.binary_macs + other.binary_macs, self.float_macs + other.float_macs,
+                      self.binary_params + other.binary_params,
+                      self.float_params + other.float_params,
+                      self.norm_params + other.norm_params,
+                      self.norm_channels + other.norm_channels)
+
 
 NO_COST = Counts()
 

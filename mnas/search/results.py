@@ -179,8 +179,6 @@ def trials_frame(study, space: Space, budget: Budget, directions: Sequence[str],
         r.update({p: t.params.get(p) for p in params})
         for k in ("bops", "flops", "ops", "binary_params", "float_params", "size_mib"):
             r[k] = c.get(k)
-        if c.get("widths"):
-            r["widths"] = "/".join(map(str, c["widths"]))
         pct_ops, pct_size = budget.usage(c["ops"], c["size_mib"]) if c else (None, None)
         r["%ops"] = None if pct_ops is None else 100 * pct_ops
         r["%size"] = None if pct_size is None else 100 * pct_size
