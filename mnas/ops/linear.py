@@ -20,6 +20,7 @@ class LinearParams:
 
 
 def _infer(p: LinearParams, ins):
+    """vector F → out"""
     if len(ins[0]) != 1:
         raise ShapeRuleError(f"linear expects a vector, got {fmt(ins[0])}; add global_avgpool "
                              "or flatten before it", (0,))
@@ -27,6 +28,7 @@ def _infer(p: LinearParams, ins):
 
 
 def _count(p: LinearParams, ins, out) -> Counts:
+    """MACs = F·out (conventions may leave the classifier out of OPs); binary: 1-bit weights"""
     weights = ins[0][0] * p.out
     bias = p.out if p.bias else 0
     if p.binary:
@@ -41,4 +43,7 @@ def _lower(p: LinearParams, ins, out):
 
 LINEAR = register(OpDef(
     name="linear", params=LinearParams, infer_shape=_infer, count=_count, lower=_lower, fc=True,
-    doc="Fully connected layer (the classifier); conventions may leave its MACs out of OPs."))
+    doc="Fully connected layer (the classifier); conventions may leave its MACs out of OPs.",
+    role="compute", label="fc",
+    describe=lambda p, ins, out: ("binary " if p.binary else "") + f"fc → {out[0]}",
+    init="He normal (fan-in, ReLU gain) weights; bias 0"))

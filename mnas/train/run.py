@@ -85,7 +85,7 @@ def train(model, data: str | Data = "digits", *, epochs: int | None = None,
                             f"{data.name} has {data.classes} classes")
         seed_everything(seed)
         module = lower(graph)
-        he_init(module)
+        he_init(module, graph)
         fingerprint = {"graph": graph_digest(graph)}
         meta.setdefault("input", list(graph.input.params.shape))
         name = graph.name

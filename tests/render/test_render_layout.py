@@ -10,7 +10,7 @@ import pytest
 from mnas import api
 from mnas.errors import RenderError
 from mnas.ir.shapes import infer_shapes
-from mnas.render.fold import FOLDABLE, fold_plan
+from mnas.render.fold import fold_plan
 from mnas.render.labels import fmt_shape
 
 SPECS = sorted((Path(__file__).resolve().parents[2] / "specs").glob("*.yaml"))
@@ -142,10 +142,12 @@ def test_layer_level_has_one_box_per_node_and_fold_removes_bn_sign_relu(spec):
         assert len(heads) == 1
         if len(box.members) > 1:
             assert graph[heads[0]].op in ("conv2d", "linear")
-            assert all(graph[m].op in FOLDABLE for m in box.members if m != heads[0])
-    # MeliusNet-style BN -> sign -> binary conv: sign always goes with its conv
+            assert all(graph[m].op in {"batchnorm", "sign", "approx_sign", "relu"}
+                       for m in box.members if m != heads[0])
+    # BN -> sign -> binary conv: a binarizer (MeliusNet's sign, Bi-Real Net's approx_sign)
+    # always goes with its conv
     for node in graph.nodes:
-        if node.op == "sign":
+        if node.op in ("sign", "approx_sign"):
             (user,) = graph.users[node.name]
             assert plan[node.name] == user and graph[user].params.binary
 
