@@ -58,7 +58,7 @@ def test_search_prints_feasible_candidates_and_writes_specs_that_cost_back(tmp_p
         text = (moved / b["spec"]).read_text()
         assert "block: meliusnet" in text and "include:" not in text
         names.add([line for line in text.splitlines() if line.startswith("name:")][0])
-        c = run_cli("cost", moved / b["spec"], "--summary", "--format", "json", cwd=tmp_path)
+        c = run_cli("cost", moved / b["spec"], "--summary", "--format", "json")
         assert c.returncode == 0, c.stderr
         (cost,) = json.loads(c.stdout)
         totals = cost["totals"]
