@@ -2,16 +2,18 @@
 `add_arguments(parser)` and `run(args)`; only the module of the command being run is imported
 (the others appear in `mnas --help` by their one-line summary below), so a command needs only
 the packages it uses. Errors caused by input (`MnasError`, and a missing optional package)
-print one line and exit 1; anything else is a bug and keeps its traceback."""
+print one line and exit 1; anything else is a bug and keeps its traceback. Warnings about
+legal but probable mistakes (`MnasWarning`) print one line too."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+import warnings
 
 from mnas import __version__
-from mnas.errors import MissingDependency, MnasError
+from mnas.errors import MissingDependency, MnasError, MnasWarning
 
 #: command -> its one-line summary, in the order `mnas --help` lists them
 COMMANDS = {
@@ -82,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "run", None):
             parser.print_help()
             return 2
-        return args.run(args) or 0
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(command, warnings.showwarning)
+            return args.run(args) or 0
     except MnasError as err:
         print(f"mnas {command}: error: {err}", file=sys.stderr)
         return 1
@@ -97,6 +101,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _one_line_warnings(command: str, default):
+    """`showwarning` printing a MnasWarning as `mnas COMMAND: warning: ...`."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, MnasWarning):
+            print(f"mnas {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+    return show
 
 
 def run() -> None:

@@ -1,25 +1,42 @@
 """Cost a spec while expanding it, block by block, with a cache: the fast path of the search.
 
-A block's layers depend only on the block, its arguments and the shape of its input (a block
-body sees nothing else), so its convention-free counts (`Tally`) and output shape can be kept
-under that key and reused: the next candidate that calls the same block on the same shape
-skips its expansion. Everything else is the graph model's own code: the spec's expander
-(`mnas.spec.expand`), each op's shape rule and `OpDef.count`, and `apply_convention` through
-`totals`. Anything this path does not cover (a reference to a layer not yet expanded, a shape
-or spec error) returns None, and the caller uses the graph model, which gives the error with
-its message."""
+A block's layers depend only on the block, its arguments and its input (a block body sees
+nothing else), so its convention-free counts (`Tally`), output shape and output precision can
+be kept under (block, arguments, input shape, input bits) and reused: the next candidate that
+calls the same block on the same input skips its expansion. Everything else is the graph
+model's own code: the spec's expander (`mnas.spec.expand`, with its limits), each op's shape
+rule, `OpDef.count` and `out_bits`, Larq's MAC precision rule (`mnas.ir.precision`), and
+`apply_convention` through `totals`. Anything this path does not cover (a reference to a layer
+not expanded here, a shape or spec error) returns None, and the caller uses the graph model,
+which gives the error with its message."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from mnas.cost.conventions import Convention
 from mnas.cost.model import Tally, Totals, totals
 from mnas.errors import MnasError
+from mnas.ir.precision import mac_precision
+from mnas.ops.bits import FULL
 from mnas.ops.registry import Shape, ShapeRuleError, get_op
 from mnas.spec.expand import Expander, expand_spec
 from mnas.spec.load import Spec
 from mnas.spec.values import freeze
 
-#: (block name, its arguments, input shape) -> (its layers' tally, output shape)
+
+@dataclass(frozen=True)
+class _Done:
+    """A block call's (or a run of calls') result: counts, output shape and bits, and the
+    expansion size it adds (the expander's limit counts it)."""
+
+    tally: Tally
+    shape: Shape
+    bits: int
+    size: int
+
+
+#: (block name, arguments, input shape, input bits[, calls in a run]) -> _Done
 BlockCache = dict
 
 
@@ -34,25 +51,31 @@ class _CostingExpander(Expander):
         super().__init__(spec)
         self.cache = cache
         self.shapes: dict[str, Shape] = {"input": tuple(spec.input)}
+        self.bits: dict[str, int] = {"input": FULL}
         self.tallies: list[Tally] = [Tally()]
 
-    def shape_of(self, ref: str) -> Shape:
+    def shape_of(self, ref: str) -> tuple[Shape, int]:
         try:
-            return self.shapes[self.resolve(ref)]
+            name = self.resolve(ref)
+            return self.shapes[name], self.bits[name]
         except (KeyError, MnasError):
             raise _NotCovered(ref) from None
 
     def account(self, node) -> None:
-        """Shape and count one new node, as `infer_shapes` and `cost_graph` would."""
+        """Shape, precision and counts of one new node, as `infer_shapes`, `infer_bits` and
+        `cost_graph` give them."""
         op = get_op(node.op)
         n = len(node.inputs)
         if op.name == "input" or n < op.min_inputs or (op.max_inputs is not None
                                                        and n > op.max_inputs):
             raise _NotCovered(node.name)
-        ins = tuple(self.shape_of(i) for i in node.inputs)
-        out = op.infer_shape(node.params, ins)
+        ins = [self.shape_of(i) for i in node.inputs]
+        shapes, bits = tuple(s for s, _ in ins), tuple(b for _, b in ins)
+        out = op.infer_shape(node.params, shapes)
         self.shapes[node.name] = out
-        self.tallies[-1] = self.tallies[-1].add(op.count(node.params, ins, out), op.fc)
+        self.bits[node.name] = op.out_bits(node.params, bits)
+        counts = mac_precision(op.count(node.params, shapes, out), max(bits, default=FULL))
+        self.tallies[-1] = self.tallies[-1].add(counts, op.fc)
 
     def op_node(self, inst, qualified, ins, scopes, where) -> str:
         name = super().op_node(inst, qualified, ins, scopes, where)
@@ -81,8 +104,8 @@ class _CostingExpander(Expander):
 
     def expand_run(self, run, frame, scopes, current, where) -> str:
         """n chained calls of one block with one set of arguments: cached as a whole under
-        (block, arguments, input shape, n), else call by call, each from the cache when it
-        holds the call's (block, arguments, input shape)."""
+        (block, arguments, input, n), else call by call, each from the cache when it holds
+        the call's (block, arguments, input)."""
         first = run[0]
         block = self.lookup_block(first.item, first.env, first.field, where)
         args = self.block_args(block, first.item, first.env, first.field, where)
@@ -90,54 +113,57 @@ class _CostingExpander(Expander):
             frozen = freeze(args)
         except TypeError:
             frozen = None
-        if frozen is None:
+        if frozen is None or block.name in self.calls:
             for inst in run:
                 current = self.expand_one(inst, frame, scopes, current, where)
             return current
-        whole = (block.name, frozen, self.shape_of(current), len(run))
+        loc, fieldname = first.item.loc_of("block"), first.field + ".block"
+        whole = (block.name, frozen, *self.shape_of(current), len(run))
         hit = self.cache.get(whole)
-        if hit is None:
-            self.check_args(block, args, frame)     # a hit passed them: they read only args
-        else:
+        if hit is not None:
             name = frame.prefix + run[-1].local
-            self.aliases[name] = self._reuse(hit, name)
+            self.alias(name, self._reuse(hit, name, loc, fieldname, where))
             return name
+        self.check_args(block, args, frame)
         self.tallies.append(Tally())
+        size = self.size
         for inst in run:
-            hit = self.cache.get((block.name, frozen, self.shape_of(current)))
+            hit = self.cache.get((block.name, frozen, *self.shape_of(current)))
             if hit is None:
                 current = self.expand_one(inst, frame, scopes, current, where)
             else:
                 current = frame.prefix + inst.local
-                self.aliases[current] = self._reuse(hit, current)
-        self._keep(whole, self.tallies.pop(), current)
+                self.alias(current, self._reuse(hit, current, loc, fieldname, where))
+        self._keep(whole, self.tallies.pop(), current, self.size - size)
         return current
 
-    def _reuse(self, hit, scope: str) -> str:
-        """Add a cached tally; returns a name standing for its output in `scope` (the inner
+    def _reuse(self, hit: _Done, scope: str, loc, fieldname: str, where: str) -> str:
+        """Add a cached result; returns a name standing for its output in `scope` (the inner
         layers do not exist, so a reference to one is not covered)."""
-        tally, shape = hit
-        self.tallies[-1] = self.tallies[-1] + tally
+        self.grow(hit.size, loc, fieldname, where)
+        self.tallies[-1] = self.tallies[-1] + hit.tally
         out = scope + ".\0output"
-        self.shapes[out] = shape
+        self.shapes[out], self.bits[out] = hit.shape, hit.bits
         return out
 
-    def _keep(self, key, tally: Tally, output: str) -> None:
+    def _keep(self, key, tally: Tally, output: str, size: int) -> None:
         self.tallies[-1] = self.tallies[-1] + tally
         if key is not None:
-            self.cache[key] = (tally, self.shape_of(output))
+            self.cache[key] = _Done(tally, *self.shape_of(output), size)
 
-    def call_block(self, block, args, frame, scopes) -> str:
+    def call_block(self, block, args, frame, scopes, loc, fieldname) -> str:
         try:
-            key = (block.name, freeze(args), self.shape_of(frame.input))
+            key = (block.name, freeze(args), *self.shape_of(frame.input))
             hit = self.cache.get(key)
         except TypeError:
             key = hit = None
+        where = f" (in {frame.prefix[:-1]})" if frame.prefix else ""
         if hit is not None:             # its checks passed before: they read only the args
-            return self._reuse(hit, frame.prefix[:-1])
+            return self._reuse(hit, frame.prefix[:-1], loc, fieldname, where)
         self.tallies.append(Tally())
-        out = super().call_block(block, args, frame, scopes)
-        self._keep(key, self.tallies.pop(), out)
+        size = self.size
+        out = super().call_block(block, args, frame, scopes, loc, fieldname)
+        self._keep(key, self.tallies.pop(), out, self.size - size)
         return out
 
 

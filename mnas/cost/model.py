@@ -2,6 +2,10 @@
 Python over the op registry's counts (`OpDef.count`), so costing is fast and torch-free; the
 pandas views (`table`, `rollup`) are built only when asked for.
 
+Each layer's MACs take the precision `mnas.ir.precision` infers for its input (Larq's rule:
+the wider of input and weight), so a binary-weight conv without a sign in front of it costs
+32-bit MACs; `cost_graph` warns once, naming such layers.
+
 `apply_convention` is the one place a convention turns counts into BOPs, FLOPs and
 parameters. It is linear in the counts, so it applies equally to one layer and to a `Tally`
 (the counts of many layers summed, fully connected ones apart): `totals` of a tally equal
@@ -10,16 +14,22 @@ tallies (`mnas.cost.blocks`)."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, fields
 
 from mnas.cost.conventions import Convention, get_convention
+from mnas.errors import MnasWarning
 from mnas.ir.graph import Graph
+from mnas.ir.precision import infer_bits, input_bits, mac_precision
 from mnas.ir.shapes import infer_shapes
 from mnas.ops.registry import NO_COST, Counts, Shape, get_op
 
 
 @dataclass(frozen=True)
 class LayerCost:
+    """One layer's costs. `precision` is that of its MACs when it has any ('binary', 'float'
+    or 'mixed'), else that of its parameters, else '-'."""
+
     name: str
     op: str
     block: str
@@ -103,11 +113,15 @@ def totals(tally: Tally, convention: str | Convention = "paper") -> Totals:
 
 @dataclass(frozen=True)
 class CostReport:
+    """`real_input_binary` names the binary-weight layers whose input is not 1-bit (their
+    MACs are counted as 32-bit)."""
+
     name: str
     convention: Convention
     input: Shape
     layers: tuple[LayerCost, ...]
     totals: Totals
+    real_input_binary: tuple[str, ...] = ()
 
     def table(self):
         """Per-layer rows as a pandas DataFrame."""
@@ -134,19 +148,37 @@ def cost_graph(graph: Graph, convention: str | Convention = "paper",
                shapes: dict[str, Shape] | None = None) -> CostReport:
     conv = get_convention(convention)
     shapes = infer_shapes(graph) if shapes is None else shapes
+    bits = infer_bits(graph)
     layers = []
+    real_input_binary = []
     tally = Tally()
     for node in graph.nodes:
         op = get_op(node.op)
-        c = op.count(node.params, tuple(shapes[i] for i in node.inputs), shapes[node.name])
+        counted = op.count(node.params, tuple(shapes[i] for i in node.inputs), shapes[node.name])
+        c = mac_precision(counted, input_bits(node, bits))
+        if c is not counted:
+            real_input_binary.append(node.name)
         tally = tally.add(c, op.fc)
         f = apply_convention(c, op.fc, conv)
-        precision = ("binary" if c.binary_macs or c.binary_params else
-                     "float" if c.float_macs or f.float_params else "-")
+        precision = ("mixed" if c.binary_macs and c.float_macs else
+                     "binary" if c.binary_macs else "float" if c.float_macs else
+                     "binary" if c.binary_params else "float" if f.float_params else "-")
         layers.append(LayerCost(
             node.name, node.op, node.block, node.stage, shapes[node.name], precision,
             f.binary_params + f.float_params, f.binary_params, f.float_params, c.macs, f.bops,
             f.flops, op_count(f.bops, f.flops, conv),
             f.binary_params * conv.binary_bits + f.float_params * conv.float_bits))
+    if real_input_binary:
+        warnings.warn(_real_input_message(real_input_binary), MnasWarning, stacklevel=2)
     return CostReport(graph.name, conv, graph.input.params.shape, tuple(layers),
-                      totals(tally, conv))
+                      totals(tally, conv), tuple(real_input_binary))
+
+
+def _real_input_message(names: list[str]) -> str:
+    more = ""
+    if len(names) > 1:
+        listed = ", ".join(names[1:4]) + (", ..." if len(names) > 4 else "")
+        more = f" (and {len(names) - 1} more: {listed})"
+    return (f"binary-weight layer '{names[0]}'{more} reads a 32-bit input, so its MACs are "
+            "counted as 32-bit FLOPs, not BOPs; put a sign (or rsign) before it to make it "
+            "binary")

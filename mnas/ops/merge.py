@@ -5,6 +5,7 @@ from __future__ import annotations
 
 
 from mnas.ops.activation import NoParams
+from mnas.ops.bits import widest
 from mnas.ops.registry import NO_COST, OpDef, ShapeRuleError, register
 from mnas.ops.shapes import chw, fmt
 
@@ -50,7 +51,7 @@ def _lower(kind):
 
 CONCAT = register(OpDef(
     name="concat", params=NoParams, infer_shape=_infer_concat, count=_no_cost,
-    min_inputs=2, max_inputs=None, lower=_lower("concat"),
+    min_inputs=2, max_inputs=None, lower=_lower("concat"), out_bits=widest,
     doc="Concatenate inputs along channels.", role="merge",
     describe=lambda p, ins, out: f"concat → {out[0]} ch", init="none (no parameters)"))
 ADD = register(OpDef(

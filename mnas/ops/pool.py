@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mnas.ops.activation import NoParams
+from mnas.ops.bits import widest
 from mnas.ops.params import ParamError, positive
 from mnas.ops.registry import NO_COST, OpDef, register
 from mnas.ops.shapes import chw, window_out
@@ -68,8 +69,8 @@ def _infer_gap(p, ins):
 
 MAXPOOL = register(OpDef(
     name="maxpool", params=PoolParams, infer_shape=_infer("maxpool"), count=_no_cost,
-    lower=_lower("max"), doc="2-D max pooling.", role="pool", describe=_describe("maxpool"),
-    init="none (no parameters)"))
+    lower=_lower("max"), out_bits=widest, doc="2-D max pooling (keeps 1-bit inputs 1-bit).",
+    role="pool", describe=_describe("maxpool"), init="none (no parameters)"))
 AVGPOOL = register(OpDef(
     name="avgpool", params=PoolParams, infer_shape=_infer("avgpool"), count=_no_cost,
     lower=_lower("avg"), doc="2-D average pooling.", role="pool", describe=_describe("avgpool"),

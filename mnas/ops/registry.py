@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from mnas.errors import MnasError, suggest
+from mnas.ops.bits import full_precision
 
 Shape = tuple[int, ...]
 
@@ -69,6 +70,7 @@ InferShape = Callable[[Any, tuple[Shape, ...]], Shape]
 Count = Callable[[Any, tuple[Shape, ...], Shape], Counts]
 Lower = Callable[[Any, tuple[Shape, ...], Shape], Any]
 Describe = Callable[[Any, tuple[Shape, ...], Shape], str]
+OutBits = Callable[[Any, tuple[int, ...]], int]
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,9 @@ class OpDef:
     `label` (the short name a diagram shows when the layer is drawn inside another's box;
     default the op's name), `describe(params, in_shapes, out_shape)` (the few words a diagram
     box says about the layer; default the label) and `init` (how its layer's parameters start,
-    in words; the layer's `reset_parameters` does it)."""
+    in words; the layer's `reset_parameters` does it).
+    `out_bits(params, in_bits)` is the bit width of the output given the inputs' (rules in
+    `mnas.ops.bits`; 32 unless the op binarises or only moves values)."""
 
     name: str
     params: type
@@ -101,6 +105,7 @@ class OpDef:
     label: str | None = None
     describe: Describe | None = None
     init: str = "as its layer's reset_parameters sets it (no parameters: nothing)"
+    out_bits: OutBits = full_precision
 
     @property
     def short(self) -> str:
@@ -119,7 +124,7 @@ def register(op: OpDef) -> OpDef:
         raise ValueError(f"op '{op.name}' is registered twice")
     if not is_dataclass(op.params) or not op.params.__dataclass_params__.frozen:
         raise TypeError(f"op '{op.name}': params must be a frozen dataclass")
-    for attr in ("infer_shape", "count", "lower"):
+    for attr in ("infer_shape", "count", "lower", "out_bits"):
         if not callable(getattr(op, attr)):
             raise TypeError(f"op '{op.name}': {attr} must be callable")
     if not op.doc:

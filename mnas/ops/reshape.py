@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from math import prod
 
 from mnas.ops.activation import NoParams
+from mnas.ops.bits import widest
 from mnas.ops.params import positive
 from mnas.ops.registry import NO_COST, OpDef, ShapeRuleError, register
 from mnas.ops.shapes import chw
@@ -49,10 +50,11 @@ def _lower_flatten(p, ins, out):
 
 CHANNEL_SHUFFLE = register(OpDef(
     name="channel_shuffle", params=ShuffleParams, infer_shape=_infer_shuffle, count=_no_cost,
-    lower=_lower_shuffle, doc="Interleave channels of `groups` groups (ShuffleNet).",
+    lower=_lower_shuffle, out_bits=widest,
+    doc="Interleave channels of `groups` groups (ShuffleNet).",
     role="reshape", describe=lambda p, ins, out: f"channel shuffle g{p.groups}",
     init="none (no parameters)"))
 FLATTEN = register(OpDef(
     name="flatten", params=NoParams, infer_shape=_infer_flatten,
-    count=_no_cost, lower=_lower_flatten, doc="Flatten to a vector.", role="reshape",
-    init="none (no parameters)"))
+    count=_no_cost, lower=_lower_flatten, out_bits=widest, doc="Flatten to a vector.",
+    role="reshape", init="none (no parameters)"))

@@ -163,7 +163,7 @@ class Worker:
 
 
 def make_costing(space: Space, config: SearchConfig) -> Costing:
-    """Costing for the space; the closed form is checked on probes unless already known."""
+    """Costing for the space; the block path is checked on probes unless already known."""
     import random
     if config.costing is not None:
         return Costing(space.base, config.convention, method=config.costing, origin=space.file)
