@@ -12,7 +12,8 @@ from mnas.api import cost
 from mnas.cost.blocks import tally_spec
 from mnas.cost.conventions import get_convention
 from mnas.errors import MnasError, MnasWarning
-from mnas.search.costing import Costing, graph_cost
+from mnas.cost.model import totals
+from mnas.search.costing import Costing, candidate_cost, graph_cost
 from mnas.search.space import load_space
 from mnas.spec.load import load_spec
 from tests.conftest import SPECS
@@ -143,3 +144,39 @@ def test_invalid_candidates_get_the_graph_models_error(recwarn):
     assert costing.method == "blocks" and not recwarn.list
     with pytest.raises(MnasError, match="unknown block 'other'"):
         costing.cost({"unit": "other"})
+
+
+@pytest.mark.parametrize("spec", sorted(SPECS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_block_path_equals_graph_model_on_every_bundled_network(spec):
+    """Every network of the zoo (MeliusNets, ResNetE, Bi-Real, MobileNet, ReActNet, QuickNet,
+    ...; precision inferred per layer) costs the same by both paths, under both conventions,
+    with one cache shared as in a search."""
+    import warnings
+    base, cache = load_spec(spec), {}
+    for convention in ("paper", "larq"):
+        conv = get_convention(convention)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MnasWarning)
+            ref = graph_cost(base, conv)
+        for _ in range(2):                  # cold, then from the cache
+            tally = tally_spec(base, cache)
+            assert tally is not None
+            fast = candidate_cost(totals(tally, conv))
+            assert fast.same_counts(ref) and fast.ops == ref.ops, convention
+
+
+def test_block_path_counts_a_binary_conv_on_a_real_input_as_32_bit(tmp_path):
+    """Larq's rule: a binary-weight conv whose input is 32-bit costs 32-bit MACs; the block
+    path tracks each tensor's precision as the graph model does (in and out of its cache)."""
+    spec = tmp_path / "real.yaml"
+    spec.write_text(
+        "name: real\ninput: [8, 8, 8]\nblocks:\n  unit:\n    args: {sign: true}\n    layers:\n"
+        "      - {name: s, op: sign, when: '${sign}'}\n"
+        "      - {name: c, op: conv2d, binary: true, out: 8, kernel: 3}\n"
+        "layers:\n  - {name: a, block: unit, args: {sign: false}}\n"
+        "  - {name: b, block: unit}\n  - {name: d, block: unit, args: {sign: false}}\n")
+    base, cache = load_spec(spec), {}
+    macs = 8 * 8 * 9 * 64                    # one 3x3 conv, 8 -> 8 channels, 8x8
+    for _ in range(2):
+        t = totals(tally_spec(base, cache), "paper")
+        assert (t.bops, t.flops) == (macs, 2 * macs)     # only b's conv reads a 1-bit input
