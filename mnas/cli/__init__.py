@@ -20,6 +20,7 @@ COMMANDS = {
     "cost": "cost one or more specs (BOPs, FLOPs, OPs, params, size)",
     "budgets": "list the budget presets with their OPs and size",
     "compare": "compare networks, optionally against a budget",
+    "ops": "list the op types a spec can use, with their fields and defaults",
     "search": "search a design space under a budget (Optuna)",
     "render": "draw a network diagram (graphviz: svg, png, pdf, dot)",
     "export": "export a network (torchscript, onnx, state dict, python, expanded yaml)",
@@ -33,6 +34,7 @@ EPILOG = """examples:
   mnas cost specs/meliusnet22.yaml --set stem=imagenet --summary
   mnas cost specs/*.yaml --summary --format markdown
   mnas budgets
+  mnas ops conv2d
   mnas compare specs/*.yaml --budget mobilenet-0.75
   mnas render meliusnet22 -o meliusnet22.png
   mnas export meliusnet22 --format python -o meliusnet22.py

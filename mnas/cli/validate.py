@@ -8,10 +8,11 @@ EXAMPLES = """examples:
   mnas validate meliusnet-mobilenet-0.75-proxy --top-k 3 --data digits --epochs 10 \\
       --set input=[3,32,32] --set stem=cifar --optimizer adam --warmup 1
   mnas validate runs/my-study --top-k 5 --data cifar10:data --epochs 60 --nproc 2
-  mnas validate my-study --storage postgresql://host/db --top-k 2 --data folder:/data/imagenet
+  mnas validate /data/copied-run/best.json --top-k 2 --data folder:/data/imagenet
 
-STUDY is a study name (runs/STUDY/study.db), a run folder or a .db file. Candidates are the
-study's best feasible trials; each one's spec is the best-K.yaml `mnas search` wrote for it.
+STUDY is a search's run folder, its best.json, or a study name (runs/STUDY). Candidates are
+the ones `mnas search` listed in best.json (its --top best, one per network), best first,
+each with the self-contained spec it wrote; the folder may have moved to another machine.
 --set changes the candidates for training only (costs are those of the specs as searched).
 Writes <out>/validate.csv, <out>/validate.png and one run folder per candidate
 (default <out>: the study's run folder /validate); re-running continues where it stopped.
@@ -19,15 +20,14 @@ Each epoch's line says about how long the whole validation still takes; at the e
 tau says how well the search's objective ranked the candidates that were trained."""
 
 
-DESCRIPTION = ("Train the best K candidates of an Optuna study written by `mnas search` and "
+DESCRIPTION = ("Train the best K candidates a `mnas search` wrote (its best.json) and "
                "tabulate accuracy against cost.")
 
 
 def add_arguments(p) -> None:
     from mnas.cli.train import add_recipe, add_runtime
-    p.add_argument("study", metavar="STUDY", help="study name, run folder or study .db file")
+    p.add_argument("study", metavar="STUDY", help="run folder, its best.json, or study name")
     p.add_argument("--top-k", type=int, default=3, help="candidates to train (default 3)")
-    p.add_argument("--storage", help="Optuna storage URL (default: sqlite of the run folder)")
     p.add_argument("--out", metavar="DIR", help="output folder (default RUN/validate)")
     add_recipe(p)
     add_runtime(p)
@@ -70,7 +70,7 @@ def run(args) -> int:
         def trained(c, result):
             left.skip(result.epochs - seen["epochs"])     # finished before this run
 
-        df, out, tau = validate(args.study, args.top_k, args.data, job, storage=args.storage,
+        df, out, tau = validate(args.study, args.top_k, args.data, job,
                                 out=args.out, convention=args.convention,
                                 on_candidate=announce, on_epoch=epoch, on_step=reporter.step,
                                 on_trained=trained)

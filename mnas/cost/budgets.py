@@ -1,6 +1,7 @@
 """Budgets: cost ceilings derived from reference networks by the same cost model, never typed
-in. `mobilenet-W` is MobileNet-v1 at width W (specs/mobilenet_v1.yaml) costed under the
-chosen convention; explicit numbers are accepted too."""
+in. The presets are data (`mnas/zoo/budgets.yaml`): `mobilenet-W` is MobileNet-v1 at width W
+(specs/mobilenet_v1.yaml) costed under the chosen convention; explicit numbers are accepted
+too."""
 
 from __future__ import annotations
 
@@ -8,13 +9,10 @@ from dataclasses import dataclass
 
 from mnas.cost.conventions import Convention, get_convention
 from mnas.errors import BudgetError, suggest
-from mnas.zoo import SPECS_DIR
+from mnas.zoo import SPECS_DIR, budget_presets
 
-
-PRESETS: dict[str, tuple[str, dict]] = {
-    f"mobilenet-{w}": ("mobilenet_v1.yaml", {"width": float(w)})
-    for w in ("0.25", "0.5", "0.75", "1.0")
-}
+#: budget name -> (bundled spec file, overrides) of its reference network
+PRESETS: dict[str, tuple[str, dict]] = budget_presets()
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,13 @@ class BlurPoolParams:
 
 
 def _infer(p: BlurPoolParams, ins):
+    """C×H×W → C×H'×W', H' and W' as PyTorch computes them"""
     c, h, w = chw(ins[0], "blurpool")
     return (c, window_out(h, p.kernel, p.stride, p.pad), window_out(w, p.kernel, p.stride, p.pad))
 
 
 def _count(p: BlurPoolParams, ins, out) -> Counts:
+    """MACs = H'W'·C·k² (32-bit); C·k² fixed 32-bit weights"""
     c, h, w = out
     weights = c * p.kernel * p.kernel
     return Counts(float_macs=weights * h * w, float_params=weights)
@@ -51,4 +53,8 @@ def _lower(p: BlurPoolParams, ins, out):
 BLURPOOL = register(OpDef(
     name="blurpool", params=BlurPoolParams, infer_shape=_infer, count=_count, lower=_lower,
     doc="Blur-pool: depthwise conv with a fixed binomial filter (QuickNet's anti-aliased "
-        "downsampling); fixed weights count as 32-bit parameters, its MACs as 32-bit."))
+        "downsampling); fixed weights count as 32-bit parameters, its MACs as 32-bit.",
+    role="pool",
+    describe=lambda p, ins, out: f"blurpool {p.kernel}×{p.kernel}" + (
+        f" /{p.stride}" if p.stride > 1 else ""),
+    init="the fixed binomial filter (not learned)"))

@@ -55,6 +55,7 @@ def out_channels(p: Conv2dParams, c_in: int) -> int:
 
 
 def _infer(p: Conv2dParams, ins):
+    """C×H×W → out×H'×W', H' and W' as PyTorch computes them"""
     c, h, w = chw(ins[0], "conv2d")
     c_out = out_channels(p, c)
     if c % p.groups:
@@ -66,6 +67,7 @@ def _infer(p: Conv2dParams, ins):
 
 
 def _count(p: Conv2dParams, ins, out) -> Counts:
+    """MACs = H'W'·out·(C/groups)·k²; binary: BOPs and 1-bit weights (bias 32-bit)"""
     c_out, h, w = out
     weights = c_out * (ins[0][0] // p.groups) * p.kernel * p.kernel
     macs = weights * h * w
@@ -84,6 +86,19 @@ def _lower(p: Conv2dParams, ins, out):
                dilation=p.dilation, groups=p.groups, bias=p.bias, **extra)
 
 
+def _describe(p: Conv2dParams, ins, out) -> str:
+    """"binary conv 3×3 → 64", "depthwise conv 3×3 /2 → 32", ..."""
+    depthwise = p.groups > 1 and p.groups == ins[0][0] == out[0]
+    text = ("binary " if p.binary else "") + ("depthwise " if depthwise else "")
+    text += f"conv {p.kernel}×{p.kernel}"
+    text += f" /{p.stride}" if p.stride > 1 else ""
+    text += f" g{p.groups}" if p.groups > 1 and not depthwise else ""
+    text += f" d{p.dilation}" if p.dilation > 1 else ""
+    return f"{text} → {out[0]}"
+
+
 CONV2D = register(OpDef(
     name="conv2d", params=Conv2dParams, infer_shape=_infer, count=_count, lower=_lower,
-    doc="2-D convolution; `binary: true` binarises the weights (1 bit each)."))
+    doc="2-D convolution; `binary: true` binarises the weights (1 bit each).",
+    role="compute", label="conv", describe=_describe,
+    init="He normal (fan-in, ReLU gain) weights, also the latent ones of binary convs; bias 0"))

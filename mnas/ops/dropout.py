@@ -22,12 +22,23 @@ class DropoutParams:
             raise ParamError("p", f"must be in [0, 1), got {self.p}")
 
 
+def _same(p, ins):
+    """same"""
+    return ins[0]
+
+
+def _no_cost(p, ins, out):
+    """0"""
+    return NO_COST
+
+
 def _lower(p: DropoutParams, ins, out):
     from mnas.ops.layers import Dropout
     return Dropout(p.p)
 
 
 DROPOUT = register(OpDef(
-    name="dropout", params=DropoutParams, infer_shape=lambda p, ins: ins[0],
-    count=lambda p, ins, out: NO_COST, lower=_lower, out_bits=widest,
-    doc="Dropout with probability p while training; the identity at inference."))
+    name="dropout", params=DropoutParams, infer_shape=_same,
+    count=_no_cost, lower=_lower, out_bits=widest,
+    doc="Dropout with probability p while training; the identity at inference.",
+    init="none (no parameters)"))

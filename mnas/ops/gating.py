@@ -22,6 +22,7 @@ class LearnedScaleParams:
 
 
 def _infer_scale(p: LearnedScaleParams, ins):
+    """same (C×H×W or F; C×H×W with `spatial`)"""
     if p.spatial:
         chw(ins[0], "learned_scale with spatial: true")
     channels(ins, "learned_scale")
@@ -29,6 +30,7 @@ def _infer_scale(p: LearnedScaleParams, ins):
 
 
 def _count_scale(p: LearnedScaleParams, ins, out) -> Counts:
+    """no MACs; C parameters (C + H + W with `spatial`)"""
     c = ins[0][0]
     return Counts(float_params=c + (ins[0][1] + ins[0][2] if p.spatial else 0))
 
@@ -40,11 +42,17 @@ def _lower_scale(p: LearnedScaleParams, ins, out):
 
 
 def _infer_mul(p, ins):
+    """x's shape (the gate has one value per channel of x)"""
     x, g = ins
     if len(g) != 1 or g[0] != x[0]:
         raise ShapeRuleError(f"channel_mul needs a gate of one value per channel of the first "
                              f"input: {fmt(x)} and {fmt(g)}", (0, 1))
     return x
+
+
+def _no_cost(p, ins, out):
+    """0"""
+    return NO_COST
 
 
 def _lower_mul(p, ins, out):
@@ -56,9 +64,11 @@ LEARNED_SCALE = register(OpDef(
     name="learned_scale", params=LearnedScaleParams, infer_shape=_infer_scale,
     count=_count_scale, lower=_lower_scale,
     doc="Multiply by learned factors, one per channel (C parameters; with `spatial: true` "
-        "also one per row and column: C + H + W), as XNOR-Net++ scales binary convs."))
+        "also one per row and column: C + H + W), as XNOR-Net++ scales binary convs.",
+    role="norm", label="scale", init="factors 1"))
 CHANNEL_MUL = register(OpDef(
     name="channel_mul", params=NoParams, infer_shape=_infer_mul,
-    count=lambda p, ins, out: NO_COST, lower=_lower_mul, min_inputs=2, max_inputs=2,
+    count=_no_cost, lower=_lower_mul, min_inputs=2, max_inputs=2,
     doc="Multiply each channel of the first input (CxHxW or F) by the matching value of the "
-        "second (a C vector, e.g. a sigmoid gate): squeeze-and-excitation."))
+        "second (a C vector, e.g. a sigmoid gate): squeeze-and-excitation.",
+    role="merge", init="none (no parameters)"))

@@ -24,6 +24,7 @@ def channels(ins, op: str) -> int:
 
 def _same(op: str):
     def infer(p, ins):
+        """same (C×H×W or F)"""
         channels(ins, op)
         return ins[0]
     return infer
@@ -56,6 +57,7 @@ class PReLUParams:
 def _count_per_channel(values: int):
     def count(p, ins, out) -> Counts:
         return Counts(float_params=values * ins[0][0])
+    count.__doc__ = f"no MACs; {'' if values == 1 else values}C parameters"
     return count
 
 
@@ -78,13 +80,16 @@ RSIGN = register(OpDef(
     name="rsign", params=RSignParams, infer_shape=_same("rsign"), count=_count_per_channel(1),
     lower=_lower_rsign, out_bits=one_bit,
     doc="ReActNet's RSign: binarise to +-1 around a learned per-channel threshold "
-        "(C 32-bit parameters; 1-bit output)."))
+        "(C 32-bit parameters; 1-bit output).",
+    role="binarize", label="RSign", init="thresholds 0"))
 PRELU = register(OpDef(
     name="prelu", params=PReLUParams, infer_shape=_same("prelu"), count=_count_per_channel(1),
     lower=_lower_prelu,
-    doc="PReLU: x where x >= 0, else a learned per-channel slope times x (C parameters)."))
+    doc="PReLU: x where x >= 0, else a learned per-channel slope times x (C parameters).",
+    role="activation", label="PReLU", init="slopes `init`"))
 RPRELU = register(OpDef(
     name="rprelu", params=PReLUParams, infer_shape=_same("rprelu"),
     count=_count_per_channel(3), lower=_lower_rprelu,
     doc="ReActNet's RPReLU: PReLU(x - gamma) + zeta with learned per-channel shifts gamma, "
-        "zeta and slope (3C parameters)."))
+        "zeta and slope (3C parameters).",
+    role="activation", label="RPReLU", init="slopes `init`, shifts 0"))

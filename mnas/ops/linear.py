@@ -23,6 +23,7 @@ class LinearParams:
 
 
 def infer_linear(p: LinearParams, ins):
+    """vector F → out"""
     if len(ins[0]) != 1:
         raise ShapeRuleError(f"a fully connected layer expects a vector, got {fmt(ins[0])}; "
                              "add global_avgpool or flatten before it", (0,))
@@ -30,6 +31,7 @@ def infer_linear(p: LinearParams, ins):
 
 
 def count_linear(p: LinearParams, ins, out) -> Counts:
+    """MACs = F·out (conventions may leave the classifier out of OPs); binary: 1-bit weights"""
     weights = ins[0][0] * p.out
     bias = p.out if p.bias else 0
     if p.binary:
@@ -45,4 +47,7 @@ def lower_linear(p: LinearParams, ins, out):
 LINEAR = register(OpDef(
     name="linear", params=LinearParams, infer_shape=infer_linear, count=count_linear,
     lower=lower_linear, fc=True,
-    doc="Fully connected layer (the classifier); conventions may leave its MACs out of OPs."))
+    doc="Fully connected layer (the classifier); conventions may leave its MACs out of OPs.",
+    role="compute", label="fc",
+    describe=lambda p, ins, out: ("binary " if p.binary else "") + f"fc → {out[0]}",
+    init="He normal (fan-in, ReLU gain) weights; bias 0"))

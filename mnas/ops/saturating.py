@@ -24,10 +24,12 @@ class HardtanhParams:
 
 
 def _same(p, ins):
+    """same"""
     return ins[0]
 
 
 def _no_cost(p, ins, out):
+    """0"""
     return NO_COST
 
 
@@ -43,7 +45,9 @@ def _lower_sigmoid(p, ins, out):
 
 HARDTANH = register(OpDef(
     name="hardtanh", params=HardtanhParams, infer_shape=_same, count=_no_cost,
-    lower=_lower_hardtanh, doc="Clip values to [min, max] (default [-1, 1])."))
+    lower=_lower_hardtanh, doc="Clip values to [min, max] (default [-1, 1]).",
+    role="activation", init="none (no parameters)"))
 SIGMOID = register(OpDef(
     name="sigmoid", params=NoParams, infer_shape=_same, count=_no_cost, lower=_lower_sigmoid,
-    doc="Logistic sigmoid 1 / (1 + exp(-x)), e.g. the gate of squeeze-and-excitation."))
+    doc="Logistic sigmoid 1 / (1 + exp(-x)), e.g. the gate of squeeze-and-excitation.",
+    role="activation", init="none (no parameters)"))

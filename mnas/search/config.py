@@ -29,7 +29,7 @@ class SearchConfig:
     top: int = 5
     convention: str = "paper"
     train: TrainOptions | None = None
-    costing: str | None = None       # 'formula' / 'graph' once checked (set for workers)
+    costing: str | None = None       # 'blocks' / 'graph' once checked (set for workers)
 
     def resolved(self) -> SearchConfig:
         """Defaults filled in: study name, run folder, storage URL, trial count."""

@@ -32,43 +32,10 @@ from typing import Any
 
 from mnas.errors import MnasError, suggest
 from mnas.search.costing import CandidateCost
+from mnas.zoo import PaperResult, paper_results
 
-@dataclass(frozen=True)
-class ReferencePoint:
-    """A network the paper trained with its recipe, and the top-1 it reports."""
-
-    name: str
-    spec: str                      # relative to specs/
-    sets: tuple[tuple[str, Any], ...]
-    top1: float
-    source: str
-
-
-_BDN28 = (("unit", "dense"), ("stages", [6, 6, 6, 5]), ("transitions", [160, 192, 256]))
-_BDN37 = (("unit", "dense"), ("stages", [6, 8, 12, 6]), ("transitions", [128, 192, 256]))
-_7x7 = (("stem", "imagenet"),)
-
-REFERENCE_POINTS: tuple[ReferencePoint, ...] = (
-    ReferencePoint("MeliusNet22", "meliusnet22.yaml", (), 63.6, "Table 1"),
-    ReferencePoint("MeliusNet29", "meliusnet29.yaml", (), 65.8, "Table 1"),
-    ReferencePoint("MeliusNet42", "meliusnet42.yaml", (), 69.2, "Table 1"),
-    ReferencePoint("MeliusNet59", "meliusnet59.yaml", (), 71.0, "Table 1"),
-    ReferencePoint("MeliusNetA", "meliusneta.yaml", (), 63.4, "Table 1"),
-    ReferencePoint("MeliusNetB", "meliusnetb.yaml", (), 65.7, "Table 1"),
-    ReferencePoint("MeliusNetC", "meliusnetc.yaml", (), 64.1, "Table 1"),
-    ReferencePoint("MeliusNet22 (7x7 stem)", "meliusnet22.yaml", _7x7, 62.8, "Table 2"),
-    ReferencePoint("MeliusNet29 (7x7 stem)", "meliusnet29.yaml", _7x7, 64.9, "Table 2"),
-    ReferencePoint("BinaryDenseNet28", "meliusnet22.yaml", _BDN28, 62.6, "Table 2"),
-    ReferencePoint("BinaryDenseNet28 (7x7 stem)", "meliusnet22.yaml", _BDN28 + _7x7, 61.7,
-                   "Table 2"),
-    ReferencePoint("BinaryDenseNet37", "meliusnet22.yaml", _BDN37, 64.2, "Table 2"),
-    ReferencePoint("BinaryDenseNet37 (7x7 stem)", "meliusnet22.yaml", _BDN37 + _7x7, 63.3,
-                   "Table 2"),
-)
-
-# The paper's hand-designed MeliusNets, marked on plots and scored in the benchmark.
-HAND_DESIGNED = ("MeliusNet22", "MeliusNet29", "MeliusNet42", "MeliusNet59", "MeliusNetA",
-                 "MeliusNetB", "MeliusNetC")
+#: the paper's results the proxy is fitted to (data: mnas/zoo/paper_results.yaml)
+REFERENCE_POINTS: tuple[PaperResult, ...] = paper_results()
 
 
 @dataclass(frozen=True)
@@ -95,7 +62,7 @@ class AccuracyFit:
                 f"{self.loo_rmse:.2f} points)")
 
 
-def reference_features(point: ReferencePoint) -> tuple[int, int]:
+def reference_features(point: PaperResult) -> tuple[int, int]:
     """BOPs and binary parameters of a reference network (convention-independent)."""
     from mnas.cost.model import cost_graph
     from mnas.spec.expand import load_graph

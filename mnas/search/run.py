@@ -167,7 +167,7 @@ def search(config: SearchConfig, advance: Callable[[int], None] | None = None,
     from collections import Counter
     from mnas.search.plot import draw_pareto, hand_designed, pareto_plot_data
     from mnas.search.ranking import feasible
-    from mnas.search.results import report_best, trials_frame
+    from mnas.search.results import MANIFEST, report_best, trials_frame
     run, study = run_search(config, advance, start, trainer)
     cfg = run.config
     objective = make_objective(cfg.objective, cfg.train, trainer)
@@ -177,7 +177,7 @@ def search(config: SearchConfig, advance: Callable[[int], None] | None = None,
     files = {"trials": out / "trials.csv"}
     frame.to_csv(files["trials"], index=False)
     best = report_best(study, run.space, cfg.budget, objective.value_names, out, cfg.top,
-                       cfg.convention, cfg.study)
+                       cfg.convention, cfg.study, objective.directions)
     trials = study.get_trials(deepcopy=False)
     if plot:
         score = None if cfg.objective == "train" else objective.score
@@ -188,6 +188,8 @@ def search(config: SearchConfig, advance: Callable[[int], None] | None = None,
                                 f"{cfg.budget.name}, objective {cfg.objective}")
         files["plot"] = draw_pareto(data, out / "pareto.png")
     files.update({f"best-{b.rank}": Path(b.spec) for b in best})
+    if best:
+        files["manifest"] = out / MANIFEST
     outcome = SearchOutcome(run, tuple(best), tuple(objective.value_names), cfg.objective,
                             files, len(trials), sum(feasible(t) for t in trials),
                             dict(Counter(t.state.name for t in trials)))

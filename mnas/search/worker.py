@@ -182,7 +182,7 @@ def _worker_options(config: SearchConfig, index: int) -> TrainOptions | None:
 
 
 def make_costing(space: Space, config: SearchConfig) -> Costing:
-    """Costing for the space; the closed form is checked on probes unless already known."""
+    """Costing for the space; the block path is checked on probes unless already known."""
     import random
     latency = config.budget.latency_table
     if config.costing is not None:

@@ -56,13 +56,21 @@ class _Frame:
         return out
 
 
-@dataclass
 class _Instance:
-    item: YamlMap
-    env: Mapping[str, Any]
-    local: str
-    field: str
-    scope: Scope | None
+    """One planned item: its YAML, environment, local name and field path; its `Scope` is
+    built only when the item is expanded (a costing run may skip the instance)."""
+
+    __slots__ = ("item", "env", "local", "field", "_scope")
+
+    def __init__(self, item: YamlMap, env: Mapping[str, Any], local: str, field: str,
+                 scope: tuple | None = None):
+        self.item, self.env, self.local, self.field, self._scope = item, env, local, field, scope
+
+    @property
+    def scope(self) -> Scope | None:
+        if isinstance(self._scope, tuple):
+            self._scope = Scope(*self._scope)
+        return self._scope
 
 
 _IN, _REL, _ABS = 0, 1, 2
@@ -95,7 +103,14 @@ class _Expansion:
     size: int
 
 
-class _Expander:
+class Expander:
+    """Expands one spec into `nodes` (and `aliases` from scope names to the node that is a
+    scope's output). `mnas.cost.blocks` extends it to cost while expanding: it overrides
+    `call_block` and `op_node`, and keeps block results of its own instead of copying
+    expansions (`reuse_expansions`)."""
+
+    reuse_expansions = True
+
     def __init__(self, spec: Spec):
         self.spec = spec
         self.nodes: list[Node] = []
@@ -218,13 +233,13 @@ class _Expander:
                     index_var = item.get("index")
                     for r in range(repeat):
                         renv = {**ienv, index_var: r} if isinstance(index_var, str) else ienv
-                        out.append(_Instance(item, renv, f"{name}{r + 1}", f,
-                                             Scope(f"{name}{r + 1}", None, r + 1, repeat)))
+                        local = f"{name}{r + 1}"
+                        out.append(_Instance(item, renv, local, f, (local, None, r + 1, repeat)))
                     if repeat:
                         self.alias(frame.prefix + name, frame.prefix + f"{name}{repeat}")
                         frame.names.add(name)
                 else:
-                    scope = Scope(name, None, k + 1, len(envs)) if "for" in item else None
+                    scope = (name, None, k + 1, len(envs)) if "for" in item else None
                     out.append(_Instance(item, ienv, name, f, scope))
         seen: dict[str, _Instance] = {}
         for inst in out:
@@ -342,9 +357,8 @@ class _Expander:
                             f"{fieldname}.args.{missing[0]}")
         return {**block.args, **given}
 
-    def call_block(self, block: BlockDef, args: dict, frame: _Frame, scopes: tuple[Scope, ...],
-                   loc: Loc, fieldname: str) -> str:
-        """Expand `block` called with `args`; `loc` and `fieldname` are the call's."""
+    def check_args(self, block: BlockDef, args: Mapping[str, Any], frame: _Frame) -> None:
+        """Run the block's `checks` on its arguments."""
         where = f" (in {frame.prefix[:-1]})" if frame.prefix else ""
         for i, check in enumerate(block.checks):
             f = f"{block.field}.checks[{i}]"
@@ -352,8 +366,14 @@ class _Expander:
             if ok is not True:
                 given = ", ".join(f"{k}={v!r}" for k, v in args.items() if k in check["test"])
                 raise check.loc.error(f"{check['message']} ({given}){where}", f)
+
+    def call_block(self, block: BlockDef, args: dict, frame: _Frame, scopes: tuple[Scope, ...],
+                   loc: Loc, fieldname: str) -> str:
+        """Expand `block` called with `args`; `loc` and `fieldname` are the call's."""
+        where = f" (in {frame.prefix[:-1]})" if frame.prefix else ""
+        self.check_args(block, args, frame)
         try:
-            key = (block.name, freeze(args))
+            key = (block.name, freeze(args)) if self.reuse_expansions else None
         except TypeError:
             key = None
         if key in self.expansions:
@@ -432,9 +452,9 @@ def load_graph(path, sets: Mapping[str, Any] | None = None) -> Graph:
     return build_graph(load_spec(path, sets))
 
 
-def build_graph(spec: Spec) -> Graph:
-    """Expand `spec` into a validated, topologically ordered `Graph`."""
-    ex = _Expander(spec)
+def expand_spec(ex: Expander) -> Expander:
+    """Run `ex` over its spec: the input node, then the spec's block or layers."""
+    spec = ex.spec
     input_loc = spec.locs.get("input")
     origin = Origin(spec.file, input_loc.line, input_loc.col, "input") if input_loc else None
     ex.nodes.append(Node(INPUT, "input", (), InputParams(spec.input), origin))
@@ -448,6 +468,12 @@ def build_graph(spec: Spec) -> Graph:
         else:
             env = {**spec.values, "input": list(spec.input)}
             ex.expand(spec.layers, env, "layers", root, ())
+    return ex
+
+
+def build_graph(spec: Spec) -> Graph:
+    """Expand `spec` into a validated, topologically ordered `Graph`."""
+    ex = expand_spec(Expander(spec))
     nodes = tuple(Node(n.name, n.op, tuple(ex.resolve(i) for i in n.inputs), n.params,
                        n.origin, n.scopes) for n in ex.nodes)
     return lint(Graph(spec.name, nodes))

@@ -62,7 +62,7 @@ def run_job(job: TrainJob, ctx: Context, on_epoch: OnEpoch | None = None,
     spec, graph, data = graph_for_data(spec, job.data, job.download, sets)
     seed_everything(job.seed)
     module = lower(graph)
-    he_init(module)
+    he_init(module, graph)
     meta = {"spec": str(job.spec), "sets": sets, "values": dict(spec.values),
             "input": list(spec.input)}
     return fit(module, data, job.recipe, ctx, name=spec.name, seed=job.seed,

@@ -153,19 +153,29 @@ def make_scheduler(recipe: Recipe, optimizer, steps_per_epoch: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, CosineWarmup(total, warmup))
 
 
-def he_init(model) -> None:
-    """He et al. 2015 (normal, fan-in, ReLU gain) for every conv and linear weight, including
-    the 32-bit latent weights of binary convs; biases zero; norm layers gamma 1, beta 0."""
+def he_init(model, graph=None) -> None:
+    """Start every layer's parameters afresh (after seeding). A module lowered from `graph`
+    starts each layer as its op declares (`OpDef.init`: He et al. 2015 normal weights for
+    convs and fully connected layers, the paper's [12]; gamma 1, beta 0 for BatchNorm; ...),
+    which the op's layer carries out in its `reset_parameters`. A module mnas did not build
+    gets the paper's He init on its conv and linear weights (biases zero) and gamma 1, beta 0
+    on its norm layers; other parameters keep what their layers gave them."""
     import torch
     from torch import nn
     with torch.no_grad():
+        if graph is not None:
+            for node in graph.nodes[1:]:
+                layer = model.get_submodule(node.name)
+                if hasattr(layer, "reset_parameters"):
+                    layer.reset_parameters()
+            return
         for module in model.modules():
-            weight = getattr(module, "weight", None)
-            bias = getattr(module, "bias", None)
-            if isinstance(weight, nn.Parameter):
-                if weight.dim() >= 2:
-                    nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="relu")
-                else:
-                    nn.init.ones_(weight)
-            if isinstance(bias, nn.Parameter):
-                nn.init.zeros_(bias)
+            if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)):
+                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.modules.batchnorm._NormBase):
+                if module.weight is not None:
+                    nn.init.ones_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)

@@ -89,7 +89,7 @@ def train(model, data: str | Data = "digits", *, recipe: Recipe | None = None,
                             f"{data.name} has {data.classes} classes")
         seed_everything(seed)
         module = lower(graph)
-        he_init(module)
+        he_init(module, graph)
         fingerprint = {"graph": graph_digest(graph)}
         meta.setdefault("input", list(graph.input.params.shape))
         name = graph.name
