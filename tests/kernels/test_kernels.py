@@ -80,6 +80,24 @@ def test_every_path_equals_the_float_simulation(case):
             assert y.is_contiguous(memory_format=layout)
 
 
+def test_threads_split_the_work_without_changing_the_result():
+    """Big enough for several tasks per thread (a task is at least 65,536 words)."""
+    gen = torch.Generator().manual_seed(7)
+    x, w = torch.randn(2, 256, 28, 28, generator=gen), torch.randn(64, 256, 3, 3, generator=gen)
+    expected = float_simulation(x, w, 1, 1, 1, 1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for path in PATHS[1:]:
+            for layout in (torch.contiguous_format, torch.channels_last):
+                packed = ops.pack_signs(x.contiguous(memory_format=layout), path=path)
+                y = ops.binary_conv2d(packed, ops.pack_weight(w), 256, 64, (3, 3), (1, 1),
+                                      (1, 1), path=path)
+                assert torch.equal(y, expected), (path, layout)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_binary_linear_is_a_1x1_convolution_of_vectors():
     x, w, b = torch.randn(5, 200), torch.randn(7, 200), torch.randn(7)
     expected = F.linear(torch.where(x >= 0, 1.0, -1.0), torch.where(w >= 0, 1.0, -1.0)) + b
