@@ -195,7 +195,8 @@ def _check(space, costing, g, stem, groups, rs, idx, grid):
 
 
 def search_curve(space_path, budget, seed, trials, sampler):
-    from mnas.search.study import SearchConfig, run_search
+    from mnas.search.config import SearchConfig
+    from mnas.search.run import run_search
     with tempfile.TemporaryDirectory() as tmp:
         cfg = SearchConfig(budget=budget, space=space_path, trials=max(trials), seed=seed,
                            out=tmp, study="bench", sampler=sampler)

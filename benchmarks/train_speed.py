@@ -54,7 +54,7 @@ def main() -> None:
     from mnas import api
     from mnas.lower.torch import to_module
     from mnas.train import train
-    from mnas.train.data import open_data
+    from mnas.train.datasets import open_data
     from mnas.train.transforms import normalize
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -143,7 +143,7 @@ def diagram(path: str | Path, sets: Mapping[str, Any] | None = None, level: str 
     report = cost_graph(g, convention, shapes)
     return layout_graph(g, shapes, report, level=level, fold=fold, costs=costs)
 def search(config, **kwargs):
-    """Run or resume a search (`mnas.search.study.SearchConfig`); writes the run folder and
+    """Run or resume a search (`mnas.search.config.SearchConfig`); writes the run folder and
     returns a `SearchOutcome`."""
-    from mnas.search.study import search as run
+    from mnas.search.run import search as run
     return run(config, **kwargs)

@@ -45,8 +45,27 @@ class BudgetError(MnasError):
     """An unknown budget or an impossible constraint."""
 
 
+class StudyError(MnasError):
+    """A search study that cannot be opened or read, does not match the options, or has no
+    candidates to report."""
+
+
 class RenderError(MnasError):
     """A diagram could not be produced."""
+
+
+class MissingDependency(MnasError):
+    """An optional Python package that this feature needs is not installed; says how to get
+    it."""
+
+    #: import name -> what `pip install` takes
+    PIP_NAMES = {"sklearn": "scikit-learn", "PIL": "pillow", "yaml": "pyyaml"}
+
+    def __init__(self, module: str, needed_for: str):
+        self.module = module
+        pip = self.PIP_NAMES.get(module, module)
+        super().__init__(f"{needed_for} needs the Python package '{pip}', which is not "
+                         f"installed: pip install {pip}")
 
 
 class MnasWarning(UserWarning):

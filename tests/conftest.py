@@ -34,7 +34,7 @@ def budget075():
 @pytest.fixture
 def config(tmp_path, budget075):
     """A SearchConfig factory writing under tmp_path."""
-    from mnas.search.study import SearchConfig
+    from mnas.search.config import SearchConfig
 
     def make(**kw) -> SearchConfig:
         kw.setdefault("budget", budget075)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from mnas.cli.common import Formatter, add_format, add_set
+from mnas.cli.common import add_format, add_set
 
 EXAMPLES = """examples:
   mnas bench specs/meliusnet22.yaml                       one thread, batch 1, per layer + stage
@@ -26,13 +26,13 @@ speedup = float_ms / ms (measured), assumed = what the cost model's OPs assume
 on a shared machine, expect a few percent of noise."""
 
 
-def register(sub) -> None:
-    p = sub.add_parser("bench", help="measure per-layer latency: binary kernels vs float "
-                       "simulation", description="Run a network for inference on this "
-                       "machine and time every layer: binary layers on mnas's bit-packed "
-                       "kernels against the same layers simulated in float. Writes a latency "
-                       "table for 'mnas cost --convention measured:FILE' and 'mnas search "
-                       "--max-latency-ms'.", epilog=EXAMPLES, formatter_class=Formatter)
+DESCRIPTION = ("Run a network for inference on this machine and time every layer: binary "
+               "layers on mnas's bit-packed kernels against the same layers simulated in "
+               "float. Writes a latency table for 'mnas cost --convention measured:FILE' and "
+               "'mnas search --max-latency-ms'.")
+
+
+def add_arguments(p) -> None:
     p.add_argument("spec", metavar="SPEC", help="network spec YAML file (or a bundled name)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="CPU threads for the kernels and PyTorch (default: 1)")
@@ -55,7 +55,6 @@ def register(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_format(p)
     add_set(p)
-    p.set_defaults(run=run)
 
 
 LAYER_COLUMNS = ("name", "op", "precision", "shape", "runs_on", "macs", "ms", "float_ms",

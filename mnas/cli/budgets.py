@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mnas.cli.common import Formatter, add_convention, add_format
+from mnas.cli.common import add_convention, add_format
 
 EXAMPLES = """examples:
   mnas budgets                          OPs and size of mobilenet-0.25 .. mobilenet-1.0
@@ -10,14 +10,13 @@ EXAMPLES = """examples:
   mnas budgets --format json"""
 
 
-def register(sub) -> None:
-    p = sub.add_parser("budgets", help="list the budget presets with their OPs and size",
-                       description="Budgets are computed, never typed in: each preset is a "
-                       "reference network (MobileNet-v1 at a width) costed under the chosen "
-                       "convention.", epilog=EXAMPLES, formatter_class=Formatter)
+DESCRIPTION = ("Budgets are computed, never typed in: each preset is a reference network "
+               "(MobileNet-v1 at a width) costed under the chosen convention.")
+
+
+def add_arguments(p) -> None:
     add_format(p)
     add_convention(p)
-    p.set_defaults(run=run)
 
 
 def run(args) -> int:

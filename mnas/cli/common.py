@@ -7,10 +7,6 @@ import argparse
 from mnas.tables import FORMATS
 
 
-class Formatter(argparse.RawDescriptionHelpFormatter):
-    pass
-
-
 def add_set(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="override a spec value (YAML syntax), e.g. --set stem=imagenet "

@@ -3,7 +3,7 @@ percentages of a budget."""
 
 from __future__ import annotations
 
-from mnas.cli.common import Formatter, add_convention, add_format, add_set
+from mnas.cli.common import add_convention, add_format, add_set
 
 EXAMPLES = """examples:
   mnas compare specs/meliusnet42.yaml specs/mobilenet_v1.yaml --set width=0.75
@@ -14,11 +14,11 @@ each --set applies to the specs that accept it (stem= leaves MobileNet alone); a
 spec accepts is an error."""
 
 
-def register(sub) -> None:
-    p = sub.add_parser("compare", help="compare networks, optionally against a budget",
-                       description="One row per network: BOPs, FLOPs, OPs, params, size, and "
-                       "with a budget the percentage of its OPs and size used.",
-                       epilog=EXAMPLES, formatter_class=Formatter)
+DESCRIPTION = ("One row per network: BOPs, FLOPs, OPs, params, size, and with a budget the "
+               "percentage of its OPs and size used.")
+
+
+def add_arguments(p) -> None:
     p.add_argument("specs", nargs="+", metavar="SPEC", help="network spec YAML file(s)")
     p.add_argument("--budget", metavar="NAME",
                    help="a budget preset (see 'mnas budgets'), e.g. mobilenet-0.75")
@@ -28,7 +28,6 @@ def register(sub) -> None:
     add_format(p)
     add_convention(p)
     add_set(p)
-    p.set_defaults(run=run)
 
 
 def run(args) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mnas.cli.common import Formatter, add_convention, add_format, add_set
+from mnas.cli.common import add_convention, add_format, add_set
 
 EXAMPLES = """examples:
   mnas cost specs/meliusnet22.yaml                       per-layer table and totals
@@ -15,17 +15,16 @@ EXAMPLES = """examples:
   mnas cost specs/meliusnet22.yaml --format json --convention larq"""
 
 
-def register(sub) -> None:
-    p = sub.add_parser("cost", help="cost one or more specs (BOPs, FLOPs, OPs, params, size)",
-                       description="Cost networks with the analytic cost model (no torch).",
-                       epilog=EXAMPLES, formatter_class=Formatter)
+DESCRIPTION = 'Cost networks with the analytic cost model (no torch).'
+
+
+def add_arguments(p) -> None:
     p.add_argument("specs", nargs="+", metavar="SPEC", help="network spec YAML file(s)")
     p.add_argument("--summary", action="store_true", help="totals only, one row per spec")
     p.add_argument("--by", choices=["block", "stage"], help="roll layers up by block or stage")
     add_format(p)
     add_convention(p)
     add_set(p)
-    p.set_defaults(run=run)
 
 
 LAYER_COLUMNS = ["name", "op", "shape", "precision", "params", "macs", "bops", "flops"]

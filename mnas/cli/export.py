@@ -1,10 +1,9 @@
-"""`mnas export`: write a spec as TorchScript, ONNX, a state dict, standalone Python or the
-fully expanded YAML."""
+"""`mnas export`: write a spec as TorchScript, ONNX, a state dict, standalone Python, the
+fully expanded YAML or a packed file for the binary kernels."""
 
 from __future__ import annotations
 
-from mnas.cli.common import Formatter, add_set
-from mnas.export import FORMATS  # torch-free; the formats import torch when run
+from mnas.cli.common import add_set
 
 EXAMPLES = """examples:
   mnas export specs/meliusnet22.yaml --format python -o meliusnet22.py
@@ -26,19 +25,18 @@ formats:
   yaml         the fully expanded spec, overrides applied; 'mnas cost' reads it back"""
 
 
-def register(sub) -> None:
-    p = sub.add_parser("export", help="export a network (torchscript, onnx, state dict, "
-                       "python, expanded yaml, packed)",
-                       description="Export a spec's network in a format other tools read.",
-                       epilog=EXAMPLES, formatter_class=Formatter)
+DESCRIPTION = "Export a spec's network in a format other tools read."
+
+
+def add_arguments(p) -> None:
     p.add_argument("spec", metavar="SPEC", help="network spec YAML file")
-    p.add_argument("--format", required=True, choices=FORMATS, help="what to write")
+    from mnas.export import all_formats     # torch-free; a format imports torch to write
+    p.add_argument("--format", required=True, choices=list(all_formats()), help="what to write")
     p.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write")
     p.add_argument("--weights", metavar="CKPT",
                    help="trained weights to export: a state dict, or a checkpoint dict with "
                         "the state dict under 'model' (torchscript, onnx, state-dict, packed)")
     add_set(p)
-    p.set_defaults(run=run)
 
 
 def run(args) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from mnas.cli.common import Formatter, add_convention, add_set
+from mnas.cli.common import add_convention, add_set
 
 EXAMPLES = """examples:
   mnas render specs/meliusnet22.yaml                      block diagram -> meliusnet22.svg
@@ -16,14 +16,14 @@ EXAMPLES = """examples:
 without graphviz's 'dot' program the DOT source is written (FILE.dot) and the exit status is 1."""
 
 
-def register(sub) -> None:
+DESCRIPTION = ("Draw a spec's network from its graph IR (no torch): blocks with repeat counts, "
+               "or every layer; tensor shapes on edges; binary and 32-bit parts in distinct "
+               "colours.")
+
+
+def add_arguments(p) -> None:
     from mnas.render.dot import FORMATS
     from mnas.render.layout import LEVELS
-    p = sub.add_parser("render", help="draw a network diagram (graphviz: svg, png, pdf, dot)",
-                       description="Draw a spec's network from its graph IR (no torch): blocks "
-                       "with repeat counts, or every layer; tensor shapes on edges; binary and "
-                       "32-bit parts in distinct colours.", epilog=EXAMPLES,
-                       formatter_class=Formatter)
     p.add_argument("spec", metavar="SPEC", help="network spec YAML file")
     p.add_argument("--level", choices=LEVELS, default="block",
                    help="block: stem, stages with repeated units '× n', transitions, head "
@@ -39,7 +39,6 @@ def register(sub) -> None:
                    help="add OPs and parameters per box and the totals to the title")
     add_convention(p)
     add_set(p)
-    p.set_defaults(run=run)
 
 
 def output_format(args) -> str:

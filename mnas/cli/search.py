@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
-from mnas.cli.common import Formatter, add_convention, add_format
+from mnas.cli.common import add_convention, add_format
 
 EXAMPLES = """examples:
   mnas search --budget mobilenet-0.75                  MeliusNets within MobileNet-v1 0.75
@@ -22,16 +22,18 @@ Re-running the same command resumes the study (only missing trials run).
 The space: specs/spaces/meliusnet.yaml (copy and edit it; docs/search.md)."""
 
 
-def register(sub) -> None:
+DESCRIPTION = ("Search a spec's design space under an OPs/size budget with Optuna; candidates "
+               "over budget are rejected by cost alone.")
+
+
+def add_arguments(p) -> None:
+    from mnas.cost.budgets import PRESETS
     from mnas.search.objective import OBJECTIVES
-    from mnas.search.study import DEFAULT_TRIALS, SAMPLERS
-    p = sub.add_parser("search", help="search a design space under a budget (Optuna)",
-                       description="Search a spec's design space under an OPs/size budget "
-                       "with Optuna; candidates over budget are rejected by cost alone.",
-                       epilog=EXAMPLES, formatter_class=Formatter)
+    from mnas.search.samplers import SAMPLERS
+    from mnas.train.recipe import OPTIMIZERS
     b = p.add_argument_group("budget (a preset, explicit limits, or a preset with a limit replaced)")
     b.add_argument("--budget", metavar="NAME",
-                   help="preset: mobilenet-0.25, mobilenet-0.5, mobilenet-0.75, mobilenet-1.0")
+                   help="preset: " + ", ".join(PRESETS) + " (see 'mnas budgets')")
     b.add_argument("--max-ops", type=float, metavar="OPS", help="OPs limit, e.g. 3.25e8")
     b.add_argument("--max-size-mib", type=float, metavar="MIB", help="size limit in MiB")
     b.add_argument("--max-latency-ms", type=float, metavar="MS",
@@ -43,19 +45,17 @@ def register(sub) -> None:
     s = p.add_argument_group("search")
     s.add_argument("--space", metavar="FILE",
                    help="search space YAML (default: specs/spaces/meliusnet.yaml)")
-    s.add_argument("--objective", choices=OBJECTIVES, default="proxy",
-                   help="proxy: fitted top-1 from BOPs and binary params (no training; "
-                        "default); pareto: proxy up, OPs and size down; train: validation "
-                        "accuracy after short training, with pruning")
+    s.add_argument("--objective", choices=list(OBJECTIVES), default="proxy",
+                   help="; ".join(f"{o.name}: {o.description}" for o in OBJECTIVES.values()))
     s.add_argument("--trials", type=int, metavar="N",
                    help="trials in the study in total (default: " +
-                        ", ".join(f"{k} {v}" for k, v in DEFAULT_TRIALS.items()) + ")")
+                        ", ".join(f"{o.name} {o.default_trials}" for o in OBJECTIVES.values())
+                        + ")")
     s.add_argument("--workers", type=int, default=1, metavar="N",
                    help="local processes sharing the storage (default: 1)")
     s.add_argument("--seed", type=int, default=0, help="sampler seed (default: 0)")
-    s.add_argument("--sampler", choices=SAMPLERS, default="refine",
-                   help="refine (default): Optuna's TPE that redraws candidates over budget "
-                        "and adds local moves around the best; or Optuna's tpe, random, nsga2")
+    s.add_argument("--sampler", choices=list(SAMPLERS), default="refine",
+                   help="; ".join(f"{d.name}: {d.description}" for d in SAMPLERS.values()))
     st = p.add_argument_group("study and output")
     st.add_argument("--study", metavar="NAME",
                     help="study name (default: <space>-<budget>-<objective>)")
@@ -73,7 +73,7 @@ def register(sub) -> None:
     t.add_argument("--epochs", type=int, default=3, help="epochs per candidate (default: 3)")
     t.add_argument("--batch-size", type=int, help="batch size")
     t.add_argument("--lr", type=float, help="learning rate")
-    t.add_argument("--optimizer", choices=["radam", "adam"],
+    t.add_argument("--optimizer", choices=OPTIMIZERS,
                    help="optimizer (default: the paper's RAdam; short runs learn faster with "
                         "adam and --warmup 1)")
     t.add_argument("--warmup", type=float, metavar="EPOCHS", help="linear warm-up epochs")
@@ -82,14 +82,13 @@ def register(sub) -> None:
                    metavar="KEY=VALUE", help="override a value for training only (the cost "
                    "is judged on the spec as searched), e.g. input=[3,32,32]; repeatable")
     t.add_argument("--no-prune", action="store_true", help="train every epoch of every trial")
-    p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from mnas.cost.budgets import resolve_budget
     from mnas.errors import MnasError
     from mnas.search.objective import TrainOptions
-    from mnas.search.study import SearchConfig
+    from mnas.search.config import SearchConfig
     from mnas.spec.load import parse_sets
 
     if args.top < 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from mnas.cli.common import Formatter, add_set
+from mnas.cli.common import add_set
 
 EXAMPLES = """examples:
   mnas train specs/meliusnet-cifar.yaml --data digits --epochs 10 --optimizer adam --warmup 1
@@ -42,11 +42,13 @@ def add_recipe(p) -> None:
 
 def add_runtime(p) -> None:
     g = p.add_argument_group("where it runs")
+    from mnas.train.backends import BACKENDS
+    from mnas.train.datasets import usage
     g.add_argument("--data", required=True, metavar="NAME",
-                   help="digits | cifar10[:DIR] | cifar100[:DIR] | folder:PATH (DIR default data/)")
+                   help=f"{usage()} (DIR default data/)")
     g.add_argument("--download", action="store_true",
                    help="fetch CIFAR into DIR if missing (needs torchvision)")
-    g.add_argument("--backend", choices=["local", "ddp"], default=None,
+    g.add_argument("--backend", choices=list(BACKENDS), default=None,
                    help="local (one process) or ddp (torch.distributed); default local, or ddp "
                         "when --nproc > 1")
     g.add_argument("--nproc", type=int, default=1, help="DDP processes to start (torchrun)")
@@ -56,10 +58,10 @@ def add_runtime(p) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
 
 
-def register(sub) -> None:
-    p = sub.add_parser("train", help="train a spec (paper recipe; local or DDP; resumable)",
-                       description="Train a network spec and write a run folder.",
-                       epilog=EXAMPLES, formatter_class=Formatter)
+DESCRIPTION = 'Train a network spec and write a run folder.'
+
+
+def add_arguments(p) -> None:
     p.add_argument("spec", metavar="SPEC", help="network spec YAML file")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/train/SPEC-DATA)")
     p.add_argument("--resume", action="store_true",
@@ -67,7 +69,6 @@ def register(sub) -> None:
     add_recipe(p)
     add_runtime(p)
     add_set(p)
-    p.set_defaults(run=run)
 
 
 def recipe_from(args):
@@ -97,7 +98,8 @@ def backend_from(args) -> str:
 
 def run(args) -> int:
     from mnas.train.progress import Reporter
-    from mnas.train.run import TrainJob, default_out, start
+    from mnas.train.job import TrainJob, default_out
+    from mnas.train.run import start
     sets = sets_from(args)
     job = TrainJob(spec=args.spec, data=args.data, recipe=recipe_from(args),
                    sets=tuple(sets.items()), seed=args.seed,

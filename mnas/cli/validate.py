@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mnas.cli.common import Formatter, add_convention, add_format, add_set
+from mnas.cli.common import add_convention, add_format, add_set
 
 EXAMPLES = """examples:
   mnas validate meliusnet-mobilenet-0.75-proxy --top-k 3 --data digits --epochs 10 \\
@@ -17,12 +17,12 @@ Writes <out>/validate.csv, <out>/validate.png and one run folder per candidate
 (default <out>: the study's run folder /validate); re-running continues where it stopped."""
 
 
-def register(sub) -> None:
+DESCRIPTION = ("Train the best K candidates of an Optuna study written by `mnas search` and "
+               "tabulate accuracy against cost.")
+
+
+def add_arguments(p) -> None:
     from mnas.cli.train import add_recipe, add_runtime
-    p = sub.add_parser("validate", help="train the best candidates of a search study",
-                       description="Train the best K candidates of an Optuna study written by "
-                                   "`mnas search` and tabulate accuracy against cost.",
-                       epilog=EXAMPLES, formatter_class=Formatter)
     p.add_argument("study", metavar="STUDY", help="study name, run folder or study .db file")
     p.add_argument("--top-k", type=int, default=3, help="candidates to train (default 3)")
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite of the run folder)")
@@ -32,15 +32,14 @@ def register(sub) -> None:
     add_set(p)
     add_format(p)
     add_convention(p)
-    p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from mnas.cli.train import backend_from, recipe_from, sets_from
     from mnas.tables import format_frame
     from mnas.train.progress import Reporter
-    from mnas.train.run import TrainJob
-    from mnas.train.validate import validate
+    from mnas.search.retrain import validate
+    from mnas.train.job import TrainJob
     sets = sets_from(args)
     job = TrainJob(spec="", data=args.data, recipe=recipe_from(args), sets=tuple(sets.items()),
                    seed=args.seed, device=args.device, workers=args.workers,

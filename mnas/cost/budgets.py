@@ -5,7 +5,6 @@ chosen convention; explicit numbers are accepted too."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from mnas.cost.conventions import Convention, get_convention
 from mnas.errors import BudgetError, suggest
@@ -48,10 +47,11 @@ def preset_budget(name: str, convention: str | Convention = "paper") -> Budget:
     if name not in PRESETS:
         raise BudgetError(f"unknown budget '{name}'{suggest(name, PRESETS)}; "
                           f"known: {', '.join(PRESETS)}")
-    from mnas.api import cost
+    from mnas.cost.model import cost_graph
+    from mnas.spec.expand import load_graph
     conv = get_convention(convention)
     file, sets = PRESETS[name]
-    report = cost(SPECS_DIR / file, sets, conv)
+    report = cost_graph(load_graph(SPECS_DIR / file, sets), conv)
     source = f"specs/{file} " + " ".join(f"--set {k}={v}" for k, v in sets.items())
     return Budget(name, report.totals.ops, report.totals.size_mib, conv.name, source)
 

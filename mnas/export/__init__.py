@@ -1,22 +1,60 @@
 """`mnas export`: a spec (overrides applied) as TorchScript, ONNX, a state dict, a standalone
-Python module, the fully expanded YAML, or a packed file for the bit-packed kernels. `export_spec` is the one entry point; each format
-lives in its own module, and only the torch formats import torch."""
+Python module, or the fully expanded YAML. `export_spec` is the one entry point. Each format is
+one registry entry (`ExportFormat`), registered by the module of this package that writes it;
+a new format is one new module here. Importing the format modules does not import torch;
+writing a torch format does."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnas.errors import MnasError
-
-FORMATS = ("torchscript", "onnx", "state-dict", "python", "yaml", "packed")
-WEIGHTLESS = ("python", "yaml")
+from mnas.errors import MnasError, suggest
 
 
 class ExportError(MnasError):
     """An export could not be written (bad weights file, unwritable path, ...)."""
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One format: `write(graph, out, source=, description=, weights=)` writes the file and
+    returns a note for the user; `weights` says whether the format carries weights (and so
+    accepts `--weights`)."""
+
+    name: str
+    description: str
+    write: Callable[..., str]
+    weights: bool = False
+
+
+FORMATS: dict[str, ExportFormat] = {}
+
+
+def register_format(entry: ExportFormat) -> ExportFormat:
+    if entry.name in FORMATS:
+        raise ValueError(f"export format '{entry.name}' is registered twice")
+    FORMATS[entry.name] = entry
+    return entry
+
+
+def all_formats() -> dict[str, ExportFormat]:
+    """Every export format (the modules of this package are loaded first)."""
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+    return dict(FORMATS)
+
+
+def get_format(name: str) -> ExportFormat:
+    known = all_formats()
+    if name not in known:
+        raise ExportError(f"unknown export format '{name}'{suggest(name, known)}; known: "
+                          f"{', '.join(known)}")
+    return known[name]
 
 
 @dataclass(frozen=True)
@@ -37,34 +75,20 @@ def export_spec(spec: str | Path, fmt: str, out: str | Path,
                 weights: str | Path | None = None) -> Exported:
     """Write `spec` in format `fmt` to `out`; `weights` (a state dict, or a checkpoint dict
     with a 'model' key) are loaded first, for the formats that carry weights."""
-    from mnas import api
     from mnas.spec.expand import build_graph
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format '{fmt}'; known: {', '.join(FORMATS)}")
-    if weights is not None and fmt in WEIGHTLESS:
+    from mnas.spec.load import load_spec
+    entry = get_format(fmt)
+    if weights is not None and not entry.weights:
         raise ExportError(f"--weights: format '{fmt}' carries no weights; export them with "
                           "--format state-dict and load them with load_state_dict")
-    loaded = api.load(spec, sets)
+    loaded = load_spec(spec, sets)
     graph = build_graph(loaded)
     out = Path(out)
     source = f"{spec}" + (f" ({describe_overrides(sets)})" if sets else "")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "yaml":
-            from mnas.export.flat_yaml import write_flat_yaml
-            write_flat_yaml(graph, out, source, loaded.description)
-            note = "fully expanded spec; 'mnas cost' reads it to the same costs"
-        elif fmt == "python":
-            from mnas.export.python_source import write_python_source
-            write_python_source(graph, out, source)
-            note = "standalone nn.Module, needs only torch"
-        elif fmt == "packed":
-            from mnas.export.packed import write_packed
-            from mnas.export.torch_formats import build
-            note = write_packed(graph, build(graph, weights), out, source)
-        else:
-            from mnas.export.torch_formats import export_torch
-            note = export_torch(graph, fmt, out, weights)
+        note = entry.write(graph, out, source=source, description=loaded.description,
+                           weights=weights)
     except OSError as err:
         raise ExportError(f"cannot write {out}: {err.strerror or err}") from None
     return Exported(out, fmt, graph.name, len(graph.nodes) - 1, note)

@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from mnas.errors import MnasError
+from mnas.export import ExportFormat, register_format
 from mnas.ir.graph import Graph, Node
 from mnas.spec.expand import ITEM_KEYS
 from mnas.spec.values import plain
@@ -68,3 +69,13 @@ def write_flat_yaml(graph: Graph, path: str | Path, source: str = "",
     path = Path(path)
     path.write_text(flat_yaml(graph, source, description))
     return path
+
+
+def _write(graph: Graph, out: Path, source: str = "", description: str = "",
+           weights=None) -> str:
+    write_flat_yaml(graph, out, source, description)
+    return "fully expanded spec; 'mnas cost' reads it to the same costs"
+
+
+YAML = register_format(ExportFormat(
+    "yaml", "the fully expanded spec, overrides applied; 'mnas cost' reads it back", _write))

@@ -13,17 +13,17 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import torch
-
-from mnas.export import ExportError
+from mnas.export import ExportError, ExportFormat, register_format
 from mnas.ir.graph import Graph
 
 FORMAT = "mnas-packed/1"
 
 
-def write_packed(graph: Graph, module: torch.nn.Module, out: Path, source: str = "") -> str:
+def write_packed(graph: Graph, module, out: Path, source: str = "") -> str:
     """Write `module` (lowered from `graph`) to `out`; returns a note with the file's size
     next to the cost model's."""
+    import torch
+
     from mnas.cost.model import cost_graph
     from mnas.export.flat_yaml import flat_yaml
     from mnas.lower.inference import inference_module
@@ -36,8 +36,11 @@ def write_packed(graph: Graph, module: torch.nn.Module, out: Path, source: str =
             f"cost model {model:.3f} MiB")
 
 
-def load_packed(path: str | Path) -> torch.fx.GraphModule:
-    """The module a packed file describes, in eval mode, running on the kernels."""
+def load_packed(path: str | Path):
+    """The module (a torch.fx.GraphModule) a packed file describes, in eval mode, running on
+    the kernels."""
+    import torch
+
     from mnas.lower.inference import inference_module
     from mnas.lower.torch import to_module
     from mnas.spec.expand import build_graph
@@ -59,3 +62,14 @@ def load_packed(path: str | Path) -> torch.fx.GraphModule:
     module = inference_module(graph, to_module(graph), "kernels")
     module.load_state_dict(obj["state"])
     return module
+
+
+def _write(graph, out, source="", description="", weights=None) -> str:
+    from mnas.export.torch_formats import build
+    return write_packed(graph, build(graph, weights), out, source)
+
+
+PACKED = register_format(ExportFormat(
+    "packed", "binary weights bit-packed + 32-bit parts for mnas's binary kernels: "
+    "mnas.export.packed.load_packed(PATH) gives the module; about the cost model's size",
+    _write, weights=True))

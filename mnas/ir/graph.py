@@ -1,5 +1,5 @@
 """Graph IR: `Node` and `Graph` are frozen, hashable records; passes are plain functions over
-them (`validate`, `infer_shapes`, `cost_graph`, `to_module`, `to_dot`) that never write into
+them (`lint`, `infer_shapes`, `cost_graph`, `to_module`, `to_dot`) that never write into
 nodes. networkx is a view (`Graph.to_networkx`) for graph algorithms, not the storage."""
 
 from __future__ import annotations

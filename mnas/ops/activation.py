@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mnas.ops.bits import one_bit
 from mnas.ops.params import positive
 from mnas.ops.registry import NO_COST, OpDef, register
 
@@ -33,26 +34,27 @@ def _no_cost(p, ins, out):
 
 
 def _lower_sign(p: SignParams, ins, out):
-    from mnas.lower.layers import Sign
+    from mnas.ops.layers import Sign
     return Sign(p.clip)
 
 
 def _lower_approx_sign(p, ins, out):
-    from mnas.lower.layers import ApproxSign
+    from mnas.ops.layers import ApproxSign
     return ApproxSign()
 
 
 def _lower_relu(p, ins, out):
-    from mnas.lower.layers import ReLU
+    from mnas.ops.layers import ReLU
     return ReLU()
 
 
 SIGN = register(OpDef(
     name="sign", params=SignParams, infer_shape=_same, count=_no_cost, lower=_lower_sign,
+    out_bits=one_bit,
     doc="Binarise activations to +-1 with a clipped straight-through gradient."))
 APPROX_SIGN = register(OpDef(
     name="approx_sign", params=NoParams, infer_shape=_same, count=_no_cost,
-    lower=_lower_approx_sign,
+    lower=_lower_approx_sign, out_bits=one_bit,
     doc="Bi-Real Net's sign: forward +-1 like `sign`; backward the derivative of its "
         "piecewise quadratic approximation, 2 - 2|x| where |x| < 1, else 0."))
 RELU = register(OpDef(

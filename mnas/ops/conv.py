@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 from mnas.ops.params import ParamError, positive
 from mnas.ops.registry import Counts, OpDef, ShapeRuleError, register
-from mnas.ops.shapes import chw, window_out
-from mnas.spec.expr import round_half_up
+from mnas.ops.shapes import chw, round_half_up, window_out
 
 
 @dataclass(frozen=True)
@@ -18,7 +17,8 @@ class Conv2dParams:
     from a `sign` layer. `weight_scale` (binary only): multiply the signed weights of each
     output channel by their mean |w| (XNOR-Net / Bi-Real Net's magnitude-aware weights);
     computed from the weights, so it adds no parameters, and a following BatchNorm absorbs it
-    at inference, so it adds no ops."""
+    at inference, so it adds no ops. `pad_value`: the value the border is padded with (QuickNet
+    pads binary convs with 1, so the padding is a valid +-1 input)."""
 
     kernel: int
     out: int | None = None
@@ -31,6 +31,7 @@ class Conv2dParams:
     bias: bool = False
     binary: bool = False
     weight_scale: bool = False
+    pad_value: float = 0.0
 
     def check(self) -> None:
         if (self.out is None) == (self.reduction is None):
@@ -75,11 +76,12 @@ def _count(p: Conv2dParams, ins, out) -> Counts:
 
 
 def _lower(p: Conv2dParams, ins, out):
-    from mnas.lower import layers
+    from mnas.ops import layers
     cls = (layers.ScaledBinaryConv2d if p.weight_scale else layers.BinaryConv2d) if p.binary \
         else layers.Conv2d
+    extra = {"pad_value": p.pad_value} if p.pad_value else {}
     return cls(ins[0][0], out[0], p.kernel, stride=p.stride, padding=p.pad,
-               dilation=p.dilation, groups=p.groups, bias=p.bias)
+               dilation=p.dilation, groups=p.groups, bias=p.bias, **extra)
 
 
 CONV2D = register(OpDef(

@@ -18,7 +18,7 @@ class InputParams:
 
 
 def _lower(p, ins, out):
-    from mnas.lower.layers import Identity
+    from mnas.ops.layers import Identity
     return Identity()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 
 from mnas.ops.activation import NoParams
+from mnas.ops.bits import widest
 from mnas.ops.registry import NO_COST, OpDef, ShapeRuleError, register
 from mnas.ops.shapes import chw, fmt
 
@@ -39,14 +40,14 @@ def _infer_add_last(p, ins):
 
 def _lower(kind):
     def lower(p, ins, out):
-        from mnas.lower.layers import Merge
+        from mnas.ops.layers import Merge
         return Merge(kind)
     return lower
 
 
 CONCAT = register(OpDef(
     name="concat", params=NoParams, infer_shape=_infer_concat, count=_no_cost,
-    min_inputs=2, max_inputs=None, lower=_lower("concat"),
+    min_inputs=2, max_inputs=None, lower=_lower("concat"), out_bits=widest,
     doc="Concatenate inputs along channels."))
 ADD = register(OpDef(
     name="add", params=NoParams, infer_shape=_infer_add, count=_no_cost,

@@ -35,7 +35,7 @@ def _count(p: BatchNormParams, ins, out) -> Counts:
 
 
 def _lower(p: BatchNormParams, ins, out):
-    from mnas.lower.layers import BatchNorm
+    from mnas.ops.layers import BatchNorm
     return BatchNorm(ins[0][0], len(ins[0]), scale=p.scale, center=p.center, eps=p.eps,
                      momentum=p.momentum)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mnas.ops.activation import NoParams
+from mnas.ops.bits import widest
 from mnas.ops.params import ParamError, positive
 from mnas.ops.registry import NO_COST, OpDef, register
 from mnas.ops.shapes import chw, window_out
@@ -43,13 +44,13 @@ def _no_cost(p, ins, out):
 
 def _lower(kind):
     def lower(p: PoolParams, ins, out):
-        from mnas.lower.layers import Pool2d
+        from mnas.ops.layers import Pool2d
         return Pool2d(kind, p.kernel, p.step, p.padding, p.ceil_mode)
     return lower
 
 
 def _lower_gap(p, ins, out):
-    from mnas.lower.layers import GlobalAvgPool
+    from mnas.ops.layers import GlobalAvgPool
     return GlobalAvgPool()
 
 
@@ -59,7 +60,7 @@ def _infer_gap(p, ins):
 
 MAXPOOL = register(OpDef(
     name="maxpool", params=PoolParams, infer_shape=_infer("maxpool"), count=_no_cost,
-    lower=_lower("max"), doc="2-D max pooling."))
+    lower=_lower("max"), out_bits=widest, doc="2-D max pooling (keeps 1-bit inputs 1-bit)."))
 AVGPOOL = register(OpDef(
     name="avgpool", params=PoolParams, infer_shape=_infer("avgpool"), count=_no_cost,
     lower=_lower("avg"), doc="2-D average pooling."))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from mnas.errors import MnasError, suggest
+from mnas.ops.bits import full_precision
 
 Shape = tuple[int, ...]
 
@@ -47,6 +48,7 @@ class ShapeRuleError(Exception):
 InferShape = Callable[[Any, tuple[Shape, ...]], Shape]
 Count = Callable[[Any, tuple[Shape, ...], Shape], Counts]
 Lower = Callable[[Any, tuple[Shape, ...], Shape], Any]
+OutBits = Callable[[Any, tuple[int, ...]], int]
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,9 @@ class OpDef:
     (shapes are (C, H, W) or (F,), no batch). `count(params, in_shapes, out_shape)` returns
     `Counts`. `lower(params, in_shapes, out_shape)` returns an `nn.Module` whose forward takes
     the inputs in order; it imports torch inside its body so costing never does.
-    `fc` marks a fully connected layer, which conventions may leave out of the op count."""
+    `fc` marks a fully connected layer, which conventions may leave out of the op count.
+    `out_bits(params, in_bits)` is the bit width of the output given the inputs' (rules in
+    `mnas.ops.bits`; 32 unless the op binarises or only moves values)."""
 
     name: str
     params: type
@@ -69,6 +73,7 @@ class OpDef:
     min_inputs: int = 1
     max_inputs: int | None = 1
     fc: bool = False
+    out_bits: OutBits = full_precision
 
 
 REGISTRY: dict[str, OpDef] = {}
@@ -80,7 +85,7 @@ def register(op: OpDef) -> OpDef:
         raise ValueError(f"op '{op.name}' is registered twice")
     if not is_dataclass(op.params) or not op.params.__dataclass_params__.frozen:
         raise TypeError(f"op '{op.name}': params must be a frozen dataclass")
-    for attr in ("infer_shape", "count", "lower"):
+    for attr in ("infer_shape", "count", "lower", "out_bits"):
         if not callable(getattr(op, attr)):
             raise TypeError(f"op '{op.name}': {attr} must be callable")
     if not op.doc:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from math import prod
 
 from mnas.ops.activation import NoParams
+from mnas.ops.bits import widest
 from mnas.ops.params import positive
 from mnas.ops.registry import NO_COST, OpDef, ShapeRuleError, register
 from mnas.ops.shapes import chw
@@ -31,18 +32,19 @@ def _infer_shuffle(p: ShuffleParams, ins):
 
 
 def _lower_shuffle(p: ShuffleParams, ins, out):
-    from mnas.lower.layers import ChannelShuffle
+    from mnas.ops.layers import ChannelShuffle
     return ChannelShuffle(p.groups)
 
 
 def _lower_flatten(p, ins, out):
-    from mnas.lower.layers import Flatten
+    from mnas.ops.layers import Flatten
     return Flatten()
 
 
 CHANNEL_SHUFFLE = register(OpDef(
     name="channel_shuffle", params=ShuffleParams, infer_shape=_infer_shuffle, count=_no_cost,
-    lower=_lower_shuffle, doc="Interleave channels of `groups` groups (ShuffleNet)."))
+    lower=_lower_shuffle, out_bits=widest,
+    doc="Interleave channels of `groups` groups (ShuffleNet)."))
 FLATTEN = register(OpDef(
     name="flatten", params=NoParams, infer_shape=lambda p, ins: (prod(ins[0]),),
-    count=_no_cost, lower=_lower_flatten, doc="Flatten to a vector."))
+    count=_no_cost, lower=_lower_flatten, out_bits=widest, doc="Flatten to a vector."))

@@ -1,6 +1,9 @@
-"""Shape arithmetic shared by several ops (functions of sizes only)."""
+"""Shape arithmetic shared by several ops (functions of sizes only), and the rounding rule
+widths use (also the `round` of spec expressions)."""
 
 from __future__ import annotations
+
+import math
 
 from mnas.ops.registry import Shape, ShapeRuleError
 
@@ -26,3 +29,13 @@ def window_out(size: int, kernel: int, stride: int, padding: int, dilation: int 
     if ceil_mode and (out - 1) * stride >= size + padding:
         out -= 1
     return out
+
+
+def round_half_up(x: float, ndigits: int | None = None):
+    """Round .5 away from zero, so widths do not depend on banker's rounding."""
+    if ndigits is None:
+        return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+    if not -308 <= ndigits <= 308:
+        raise ValueError(f"round's ndigits must be within -308..308, got {ndigits}")
+    scale = 10 ** ndigits
+    return math.floor(abs(x) * scale + 0.5) / scale * (1 if x >= 0 else -1)

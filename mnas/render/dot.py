@@ -10,10 +10,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import graphviz
-
-from mnas.errors import RenderError
-from mnas.render.layout import PRECISIONS, Box, Layout
+from mnas.errors import MissingDependency, RenderError
+from mnas.render.diagram import PRECISIONS, Box, Layout
 
 __all__ = ["FORMATS", "INSTALL_HINT", "Rendered", "to_dot", "render", "dot_program"]
 
@@ -59,8 +57,17 @@ def _title_label(layout: Layout) -> str:
     return f'<<TABLE BORDER="0" CELLSPACING="2" CELLPADDING="1">{"".join(rows)}</TABLE>>'
 
 
-def to_dot(layout: Layout) -> graphviz.Digraph:
+def _graphviz():
+    try:
+        import graphviz
+    except ImportError:
+        raise MissingDependency("graphviz", "drawing a diagram") from None
+    return graphviz
+
+
+def to_dot(layout: Layout):
     """The layout as a graphviz Digraph (its `.source` is the DOT text)."""
+    graphviz = _graphviz()
     g = graphviz.Digraph(name=layout.name, graph_attr={
         "label": _title_label(layout), "labelloc": "t", "fontname": FONT, "rankdir": "TB",
         "nodesep": "0.25", "ranksep": "0.3", "newrank": "true", "compound": "true"},
@@ -75,7 +82,7 @@ def to_dot(layout: Layout) -> graphviz.Digraph:
     for box in layout.boxes:
         boxes.setdefault(box.cluster, []).append(box)
 
-    def fill(graph: graphviz.Digraph, cluster_id: str | None) -> None:
+    def fill(graph, cluster_id: str | None) -> None:
         for box in boxes.get(cluster_id, ()):
             attrs = {"fillcolor": PRECISIONS[box.precision].colour, "tooltip": box.members[0]}
             if box.kind == "input":
@@ -125,8 +132,9 @@ def render(layout: Layout, fmt: str, out: Path | None) -> Rendered:
     return Rendered(out, fmt)
 
 
-def image_bytes(digraph: graphviz.Digraph, fmt: str) -> bytes | None:
+def image_bytes(digraph, fmt: str) -> bytes | None:
     """The drawn image, or None when `dot` is not installed."""
+    graphviz = _graphviz()
     if dot_program() is None:
         return None
     try:

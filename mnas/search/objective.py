@@ -28,11 +28,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from mnas.errors import MnasError
+from mnas.errors import MnasError, suggest
 from mnas.search.costing import CandidateCost
-
-OBJECTIVES = ("proxy", "pareto", "train")
-
 
 @dataclass(frozen=True)
 class ReferencePoint:
@@ -98,9 +95,10 @@ class AccuracyFit:
 
 def reference_features(point: ReferencePoint) -> tuple[int, int]:
     """BOPs and binary parameters of a reference network (convention-independent)."""
-    from mnas.api import cost
-    from mnas.cost.budgets import SPECS_DIR
-    t = cost(SPECS_DIR / point.spec, dict(point.sets)).totals
+    from mnas.cost.model import cost_graph
+    from mnas.spec.expand import load_graph
+    from mnas.zoo import SPECS_DIR
+    t = cost_graph(load_graph(SPECS_DIR / point.spec, dict(point.sets))).totals
     return t.bops, t.binary_params
 
 
@@ -230,13 +228,43 @@ class TrainObjective(ProxyObjective):
         return 100.0 * result.best_val_acc
 
 
+@dataclass(frozen=True)
+class ObjectiveDef:
+    """One objective a search can optimise: `make(fit, options, trainer)` builds it (an
+    object with `directions`, `value_names` and `__call__(trial, candidate)`);
+    `default_trials` is the study size when `--trials` is not given."""
+
+    name: str
+    description: str
+    default_trials: int
+    make: Callable[[AccuracyFit, TrainOptions | None, Trainer | None], Any]
+
+
+OBJECTIVES: dict[str, ObjectiveDef] = {}
+
+
+def register_objective(entry: ObjectiveDef) -> ObjectiveDef:
+    if entry.name in OBJECTIVES:
+        raise ValueError(f"objective '{entry.name}' is registered twice")
+    OBJECTIVES[entry.name] = entry
+    return entry
+
+
+register_objective(ObjectiveDef(
+    "proxy", "fitted top-1 from BOPs and binary params (no training; default)", 300,
+    lambda fit, options, trainer: ProxyObjective(fit)))
+register_objective(ObjectiveDef(
+    "pareto", "proxy up, OPs and size down (the Pareto front)", 500,
+    lambda fit, options, trainer: ParetoObjective(fit)))
+register_objective(ObjectiveDef(
+    "train", "validation accuracy after short training, with pruning", 20,
+    lambda fit, options, trainer: TrainObjective(fit, options or TrainOptions(),
+                                                 trainer or default_trainer())))
+
+
 def make_objective(name: str, options: TrainOptions | None = None,
                    trainer: Trainer | None = None):
     if name not in OBJECTIVES:
-        raise MnasError(f"unknown objective '{name}'; choose from {', '.join(OBJECTIVES)}")
-    fit = accuracy_fit()
-    if name == "proxy":
-        return ProxyObjective(fit)
-    if name == "pareto":
-        return ParetoObjective(fit)
-    return TrainObjective(fit, options or TrainOptions(), trainer or default_trainer())
+        raise MnasError(f"unknown objective '{name}'{suggest(name, OBJECTIVES)}; choose from "
+                        f"{', '.join(OBJECTIVES)}")
+    return OBJECTIVES[name].make(accuracy_fit(), options, trainer)

@@ -71,7 +71,7 @@ def hand_designed(convention: str, score) -> tuple[Reference, ...]:
 def pareto_plot_data(study, budget: Budget, value_name: str, maximize: bool,
                      references: tuple[Reference, ...], title: str) -> ParetoPlotData:
     """Every costed trial with a value; the front uses the first objective."""
-    from mnas.search.results import feasible
+    from mnas.search.ranking import feasible
     sign = 1 if maximize else -1
     points = []
     for t in study.get_trials(deepcopy=False):

@@ -5,7 +5,7 @@ re-costed from that file by the graph model; all trials as a table (CSV)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ import yaml
 
 from mnas.cost.budgets import Budget
 from mnas.search.costing import network_fingerprint
-from mnas.spec.values import freeze
+from mnas.search.ranking import best_trials, feasible
 from mnas.search.space import Space
 
 
@@ -36,56 +36,6 @@ class Best:
     objective: tuple[float, ...]
     spec: str | None = None
     latency_ms: float | None = None
-
-
-def feasible(trial) -> bool:
-    return all(v <= 0 for v in trial.constraints.values()) and "cost" in trial.user_attrs
-
-
-def _dominates(a: Sequence[float], b: Sequence[float], signs: Sequence[int]) -> bool:
-    better = False
-    for x, y, s in zip(a, b, signs):
-        if s * x < s * y:
-            return False
-        if s * x > s * y:
-            better = True
-    return better
-
-
-def pareto_front(trials: Sequence, directions: Sequence[str]) -> list:
-    """Non-dominated trials (ties kept once per distinct candidate)."""
-    signs = [1 if d == "maximize" else -1 for d in directions]
-    return [t for t in trials
-            if not any(_dominates(o.values, t.values, signs) for o in trials if o is not t)]
-
-
-def best_trials(study, directions: Sequence[str], top: int,
-                identity: Callable[[Any], Any] | None = None) -> list:
-    """Feasible completed trials, best first: by the objective (one), or the Pareto front
-    ordered by its first objective (several). One trial per distinct candidate, and with
-    `identity(trial)` one per distinct network (the first, i.e. lowest-numbered)."""
-    from optuna.trial import TrialState
-    seen, pool = set(), []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        key = freeze(t.params)
-        if feasible(t) and key not in seen:
-            seen.add(key)
-            pool.append(t)
-    if len(directions) > 1:
-        pool = pareto_front(pool, directions)
-    sign = 1 if directions[0] == "maximize" else -1
-    pool.sort(key=lambda t: (-sign * t.values[0], t.user_attrs["cost"]["ops"], t.number))
-    if identity is None:
-        return pool[:top]
-    out, networks = [], set()
-    for t in pool:
-        key = identity(t)
-        if key not in networks:
-            networks.add(key)
-            out.append(t)
-            if len(out) == top:
-                break
-    return out
 
 
 class _Dumper(yaml.SafeDumper):
@@ -142,19 +92,17 @@ def transition_widths(report) -> tuple[int, ...]:
                  if layer.name.endswith("transition.conv"))
 
 
-def report_best(study, space: Space, budget: Budget, directions: Sequence[str],
-                value_names: Sequence[str], out: Path, top: int, convention: str,
-                study_name: str) -> list[Best]:
+def report_best(study, space: Space, budget: Budget, value_names: Sequence[str], out: Path,
+                top: int, convention: str, study_name: str) -> list[Best]:
     """Write best-1.yaml ... for the best candidates and re-cost each written file with the
     graph model; its numbers must equal the trial's (anything else is a bug)."""
-    from mnas.api import cost
     from mnas.cost.model import cost_graph
-    from mnas.spec.expand import build_graph
+    from mnas.spec.expand import build_graph, load_graph
     rows = []
     for old in out.glob("best-*.yaml"):
         old.unlink()
     identity = lambda t: network_fingerprint(space.spec(space.values(t.params)))  # noqa: E731
-    for rank, t in enumerate(best_trials(study, directions, top, identity), 1):
+    for rank, t in enumerate(best_trials(study, top, identity), 1):
         values = space.values(t.params)
         path = out / f"best-{rank}.yaml"
         c = t.user_attrs["cost"]
@@ -170,7 +118,7 @@ def report_best(study, space: Space, budget: Budget, directions: Sequence[str],
         desc = (f"{base.name} variant found by mnas search under {budget.name}: " +
                 ", ".join(f"{k} {_fmt(values[k])}" for k in space.searched))
         write_spec(space, values, path, f"{base.name}-search-{rank}", desc, header)
-        tot = cost(path, None, convention).totals      # from the file, as `mnas cost` reads it
+        tot = cost_graph(load_graph(path), convention).totals    # as `mnas cost` reads the file
         if (tot.bops, tot.flops, tot.binary_params, tot.float_params) != \
                 (c["bops"], c["flops"], c["binary_params"], c["float_params"]):
             raise RuntimeError(f"{path}: costs {tot} but trial {t.number} recorded {c}")
@@ -224,7 +172,7 @@ def trials_frame(study, space: Space, budget: Budget, directions: Sequence[str],
     trials = study.get_trials(deepcopy=False)
     front = set()
     if len(directions) > 1:
-        front = {t.number for t in best_trials(study, directions, len(trials))}
+        front = {t.number for t in best_trials(study)}
     params = [d.param for d in space.dimensions]
     records = []
     for t in trials:

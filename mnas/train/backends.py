@@ -1,7 +1,6 @@
-"""Where training runs: `local` (this process, CPU or one GPU) or `ddp` (torch.distributed,
-one process per device started by torchrun; gloo on CPU, nccl on GPU). Both give the loop a
-`Context`; the loop is the same code for both, and only asks the context to wrap the model,
-sum metrics over processes and average normalisation statistics.
+"""Where training runs, one registry entry each: `local` (this process, CPU or one GPU) or
+`ddp` (torch.distributed, one process per device started by torchrun; gloo on CPU, nccl on
+GPU). Both give the loop a `Context` (`mnas.train.context`).
 
 `mnas train --backend ddp --nproc N` writes the job to the run folder and starts
 `python -m torch.distributed.run --standalone --nproc_per_node N -m mnas.train.worker JOB`;
@@ -10,18 +9,12 @@ RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import subprocess
-import sys
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from mnas.errors import MnasError
-
-BACKENDS = ("local", "ddp")
+from mnas.errors import MnasError, suggest
 
 
 class BackendError(MnasError):
@@ -29,137 +22,72 @@ class BackendError(MnasError):
 
 
 @dataclass(frozen=True)
-class Context:
-    """This process's place in the run: backend, rank among `world` processes, device."""
+class BackendDef:
+    """One backend: `run(job, on_epoch, on_step)` trains a checked `TrainJob` and returns its
+    `TrainResult`."""
 
-    backend: str
-    rank: int
-    world: int
-    local_rank: int
-    device: torch.device
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.backend == "ddp"
-
-    def wrap(self, model):
-        if not self.distributed:
-            return model
-        from torch.nn.parallel import DistributedDataParallel
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        # Each rank keeps its own BatchNorm statistics during the epoch; `sync_buffers`
-        # averages them before validation and checkpointing. (Newer torch renames the flag.)
-        import inspect
-        params = inspect.signature(DistributedDataParallel.__init__).parameters
-        flag = "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers"
-        return DistributedDataParallel(model, device_ids=ids, **{flag: False})
-
-    def sum(self, values: torch.Tensor) -> torch.Tensor:
-        """Element-wise sum over all processes (identity for local)."""
-        if self.distributed:
-            import torch.distributed as dist
-            values = values.clone()
-            dist.all_reduce(values, op=dist.ReduceOp.SUM)
-        return values
-
-    def sync_buffers(self, module) -> None:
-        """Average floating-point buffers (BatchNorm running statistics) over processes, so
-        every rank validates and saves the same model."""
-        if not self.distributed:
-            return
-        import torch.distributed as dist
-        with torch.no_grad():
-            for buf in module.buffers():
-                if buf.is_floating_point():
-                    dist.all_reduce(buf, op=dist.ReduceOp.SUM)
-                    buf.div_(self.world)
-
-    def gather(self, obj) -> list:
-        if not self.distributed:
-            return [obj]
-        import torch.distributed as dist
-        out = [None] * self.world
-        dist.all_gather_object(out, obj)
-        return out
-
-    def barrier(self) -> None:
-        if self.distributed:
-            import torch.distributed as dist
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.distributed:
-            import torch.distributed as dist
-            if dist.is_initialized():
-                dist.destroy_process_group()
+    name: str
+    description: str
+    run: Callable
 
 
-def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    """'auto' (a GPU when there is one), 'cpu', 'cuda' or 'cuda:N'."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise BackendError(f"--device {name}: no CUDA device is available (torch "
-                               f"{torch.__version__}); use --device cpu")
-        if name == "cuda":
-            return torch.device("cuda", local_rank % torch.cuda.device_count())
+BACKENDS: dict[str, BackendDef] = {}
+
+
+def register_backend(entry: BackendDef) -> BackendDef:
+    if entry.name in BACKENDS:
+        raise ValueError(f"backend '{entry.name}' is registered twice")
+    BACKENDS[entry.name] = entry
+    return entry
+
+
+def get_backend(name: str) -> BackendDef:
+    if name not in BACKENDS:
+        raise BackendError(f"--backend: unknown backend '{name}'{suggest(name, BACKENDS)}; "
+                           f"choose from {', '.join(BACKENDS)}")
+    return BACKENDS[name]
+
+
+def _local(job, on_epoch, on_step):
+    from mnas.train.context import local_context
+    from mnas.train.job import run_job
+    return run_job(job, local_context(job.device), on_epoch, on_step)
+
+
+def _ddp(job, on_epoch, on_step):
+    """Under a launcher: join its process group and train this rank. Otherwise start
+    `job.nproc` processes under torchrun (then `on_epoch`/`on_step` run in the workers' rank 0
+    instead, as printing) and read the result they wrote."""
+    from mnas.train import checkpoint as ckpt
+    from mnas.train.context import ddp_context, launch_ddp, under_launcher
+    from mnas.train.fit import write_json
+    from mnas.train.job import run_job
+    from mnas.train.network import check_classes
+    from mnas.train.results import TrainResult
+    if under_launcher():
+        ctx = ddp_context(job.device)
+        try:
+            return run_job(job, ctx, on_epoch if ctx.main else None, on_step if ctx.main else None)
+        finally:
+            ctx.close()
+    if not job.out:
+        raise BackendError("the ddp backend needs a run folder (--out)")
+    out = Path(job.out)
+    if (out / ckpt.RESUME).exists() and not job.resume:
+        raise ckpt.CheckpointError(f"{out}: already holds a run ({ckpt.RESUME}); pass --resume "
+                                   f"to continue it, or choose another --out")
+    from mnas.spec.load import load_spec
+    spec = load_spec(job.spec, dict(job.sets))        # spec and data errors: one line, here
+    check_classes(spec, job.data, dict(job.sets))
+    out.mkdir(parents=True, exist_ok=True)
+    job_file = out / "job.json"
+    write_json(job_file, job.to_json())
+    launch_ddp(job_file, job.nproc)
     try:
-        return torch.device(name)
-    except RuntimeError:
-        raise BackendError(f"--device: unknown device '{name}'; use auto, cpu or "
-                           f"cuda[:N]") from None
+        return TrainResult.from_json(json.loads((out / "final.json").read_text()))
+    except FileNotFoundError:
+        raise BackendError(f"{out}: ddp workers finished without writing final.json") from None
 
 
-def under_launcher() -> bool:
-    """True in a process started by torchrun (or another launcher setting the env vars)."""
-    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
-
-
-def local_context(device: str = "auto") -> Context:
-    return Context("local", 0, 1, 0, pick_device(device))
-
-
-def ddp_context(device: str = "auto") -> Context:
-    """Join the process group that the launcher described in the environment."""
-    if not under_launcher():
-        raise BackendError("the ddp backend runs under torchrun: use --nproc N (mnas starts "
-                           "it) or start it yourself with torchrun ... -m mnas train ...")
-    import torch.distributed as dist
-    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    local_rank = int(os.environ.get("LOCAL_RANK", rank))
-    dev = pick_device(device, local_rank)
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo",
-                                rank=rank, world_size=world)
-    return Context("ddp", rank, world, local_rank, dev)
-
-
-def launch_ddp(job_file: Path, nproc: int) -> None:
-    """Run the job in `nproc` processes under torchrun; returns when they have all finished."""
-    if nproc < 1:
-        raise BackendError(f"--nproc: must be >= 1, got {nproc}")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc_per_node={nproc}", "-m", "mnas.train.worker", str(job_file)]
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    proc = subprocess.run(cmd, env=env)
-    if proc.returncode != 0:
-        raise BackendError(f"ddp training failed in one of its {nproc} processes (exit "
-                           f"{proc.returncode}); the messages above say why")
-
-
-def state_digest(module_or_state) -> str:
-    """sha256 of every parameter and buffer, in order: equal digests mean equal models."""
-    h = hashlib.sha256()
-    state = module_or_state if isinstance(module_or_state, dict) else module_or_state.state_dict()
-    for name, t in state.items():
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
+register_backend(BackendDef("local", "one process, CPU or one GPU", _local))
+register_backend(BackendDef("ddp", "torch.distributed, one process per device (torchrun)", _ddp))

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from mnas.train.backends import Context
-from mnas.train.data import Batch
+from mnas.train.context import Context
+from mnas.train.batches import Batch
 from mnas.train.transforms import normalize
 
 OnStep = Callable[[int, int, int], None]   # (epoch, step, steps)

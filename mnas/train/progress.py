@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from mnas.train.run import EpochMetrics
+from mnas.train.results import EpochMetrics
 
 
 class Reporter:

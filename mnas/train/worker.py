@@ -1,5 +1,5 @@
 """Entry point of a DDP worker process: `python -m mnas.train.worker RUN/job.json`, started by
-torchrun (see `mnas.train.backends.launch_ddp`). Rank 0 prints progress; an input error prints
+torchrun (see `mnas.train.context.launch_ddp`). Rank 0 prints progress; an input error prints
 one line and exits 1."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from mnas.errors import MnasError
 
 
 def main(argv: list[str]) -> int:
-    from mnas.train.run import TrainJob, start
+    from mnas.train.job import TrainJob
+    from mnas.train.run import start
     from mnas.train.progress import Reporter
     if len(argv) != 1:
         print("usage: python -m mnas.train.worker JOB.json", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""IR invariants, checked by `validate` and `infer_shapes` on graphs built directly."""
+"""IR invariants, checked by `lint` and `infer_shapes` on graphs built directly."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from mnas import api
 from mnas.errors import GraphError, ShapeError
 from mnas.ir.graph import Graph, Node
 from mnas.ir.shapes import infer_shapes
-from mnas.ir.validate import validate
+from mnas.ir.lint import lint
 from mnas.ops.activation import NoParams
 from mnas.ops.conv import Conv2dParams
 from mnas.ops.io import InputParams
@@ -21,41 +21,41 @@ def graph(*nodes):
 
 
 def test_valid_graph_shapes():
-    g = validate(graph(Node("c", "conv2d", ("input",), Conv2dParams(kernel=3, out=8, stride=2)),
+    g = lint(graph(Node("c", "conv2d", ("input",), Conv2dParams(kernel=3, out=8, stride=2)),
                        Node("r", "relu", ("c",), NoParams())))
     assert infer_shapes(g) == {"input": (4, 8, 8), "c": (8, 4, 4), "r": (8, 4, 4)}
 
 
 def test_duplicate_names():
     with pytest.raises(GraphError, match="duplicate layer name 'r'"):
-        validate(graph(Node("r", "relu", ("input",), NoParams()),
+        lint(graph(Node("r", "relu", ("input",), NoParams()),
                        Node("r", "relu", ("input",), NoParams())))
 
 
 def test_unknown_op_and_dangling_input():
     with pytest.raises(Exception, match="unknown op 'rleu'"):
-        validate(graph(Node("r", "rleu", ("input",), NoParams())))
+        lint(graph(Node("r", "rleu", ("input",), NoParams())))
     with pytest.raises(GraphError, match="unknown input 'nope'"):
-        validate(graph(Node("r", "relu", ("nope",), NoParams())))
+        lint(graph(Node("r", "relu", ("nope",), NoParams())))
 
 
 def test_arity():
     with pytest.raises(GraphError, match="op 'concat' takes at least 2 input"):
-        validate(graph(Node("c", "concat", ("input",), NoParams())))
+        lint(graph(Node("c", "concat", ("input",), NoParams())))
     with pytest.raises(GraphError, match="op 'relu' takes 1 input"):
-        validate(graph(Node("r", "relu", ("input", "input"), NoParams())))
+        lint(graph(Node("r", "relu", ("input", "input"), NoParams())))
 
 
 def test_cycle_and_reordering():
     with pytest.raises(GraphError, match="cycle between layers: a -> b -> a"):
-        validate(graph(Node("a", "relu", ("b",), NoParams()), Node("b", "relu", ("a",), NoParams())))
-    g = validate(graph(Node("a", "add", ("input", "b"), NoParams()),
+        lint(graph(Node("a", "relu", ("b",), NoParams()), Node("b", "relu", ("a",), NoParams())))
+    g = lint(graph(Node("a", "add", ("input", "b"), NoParams()),
                        Node("b", "relu", ("input",), NoParams())))
     assert [n.name for n in g.nodes] == ["input", "b", "a"]
 
 
 def test_shape_error_names_both_layers():
-    g = validate(graph(Node("a", "conv2d", ("input",), Conv2dParams(kernel=1, out=3)),
+    g = lint(graph(Node("a", "conv2d", ("input",), Conv2dParams(kernel=1, out=3)),
                        Node("b", "add", ("input", "a"), NoParams())))
     with pytest.raises(ShapeError) as err:
         infer_shapes(g)

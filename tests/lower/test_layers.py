@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnas.lower.layers import (ApproxSign, BatchNorm, BinaryConv2d, BinaryLinear,
+from mnas.ops.layers import (ApproxSign, BatchNorm, BinaryConv2d, BinaryLinear,
                                ChannelShuffle, Merge, ScaledBinaryConv2d, Sign)
 
 

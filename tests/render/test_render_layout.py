@@ -10,7 +10,8 @@ import pytest
 from mnas import api
 from mnas.errors import RenderError
 from mnas.ir.shapes import infer_shapes
-from mnas.render.layout import FOLDABLE, fold_plan, fmt_shape
+from mnas.render.fold import FOLDABLE, fold_plan
+from mnas.render.labels import fmt_shape
 
 SPECS = sorted((Path(__file__).resolve().parents[2] / "specs").glob("*.yaml"))
 IDS = [p.stem for p in SPECS]
@@ -23,7 +24,10 @@ def melius_specs():
 
 
 def expected_precision(graph, members):
-    kinds = {graph[m].params.binary for m in members if graph[m].op in ("conv2d", "linear")}
+    """From the layers that multiply: binary-weight convs and FCs are binary (every zoo
+    network puts a sign before them), other convs, FCs and blur-pools 32-bit."""
+    kinds = {getattr(graph[m].params, "binary", False) for m in members
+             if graph[m].op in ("conv2d", "linear", "dense", "blurpool")}
     return {frozenset({True}): "binary", frozenset({False}): "float",
             frozenset({True, False}): "mixed"}.get(frozenset(kinds))
 

@@ -12,7 +12,7 @@ import pytest
 from mnas import api
 from mnas.cli import main
 from mnas.ir.shapes import infer_shapes
-from mnas.render.layout import fold_plan
+from mnas.render.fold import fold_plan
 
 SPECS = sorted((Path(__file__).resolve().parents[2] / "specs").glob("*.yaml"))
 IDS = [p.stem for p in SPECS]

@@ -9,7 +9,7 @@ import pytest
 
 from mnas.search.objective import (REFERENCE_POINTS, accuracy_fit, make_objective,
                                    reference_features)
-from mnas.search.study import run_search
+from mnas.search.run import run_search
 from study_helpers import load_trials
 
 

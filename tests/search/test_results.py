@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mnas.search.results import _dominates, feasible
-from mnas.search.study import search
+from mnas.search.ranking import dominates as _dominates, feasible
+from mnas.search.run import search
 from study_helpers import load_trials
 
 
@@ -35,7 +35,7 @@ def test_plot_data_front_and_paper_networks(config, budget075):
     from mnas.spec.load import load_spec
     prints = [network_fingerprint(load_spec(b.spec)) for b in outcome.best]
     assert len(outcome.best) == 5 and len(set(prints)) == 5      # one row per network
-    from mnas.search.study import open_storage
+    from mnas.search.storage import open_storage
     import optuna
     cfg = outcome.run.config
     study = optuna.load_study(study_name=cfg.study, storage=open_storage(cfg.storage))
@@ -57,7 +57,7 @@ def test_plot_data_front_and_paper_networks(config, budget075):
 
 
 def feasible_share(config, sampler: str) -> tuple[float, list]:
-    from mnas.search.study import run_search
+    from mnas.search.run import run_search
     run, _ = run_search(config(trials=60, seed=2, sampler=sampler, out=f"{sampler}-run"))
     trials = load_trials(run.config)
     return sum(feasible(t) for t in trials) / len(trials), trials

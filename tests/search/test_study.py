@@ -14,14 +14,15 @@ import pytest
 
 from mnas.errors import MnasError
 from mnas.search.costing import freeze
-from mnas.search.study import StudyError, run_search
+from mnas.errors import StudyError
+from mnas.search.run import run_search
 from tests.conftest import ROOT, run_cli
 from study_helpers import load_trials
 
 
 def study_trials(out, study="s", storage=None):
     import optuna
-    from mnas.search.study import open_storage
+    from mnas.search.storage import open_storage
     url = storage or f"sqlite:///{out}/study.db"
     return optuna.load_study(study_name=study, storage=open_storage(url)).get_trials(deepcopy=False)
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from mnas.train.data import DataError, epoch_batches, eval_batches, open_data, steps_per_epoch
+from mnas.train.batches import epoch_batches, eval_batches, steps_per_epoch
+from mnas.train.datasets import DataError, open_data
 
 
 def _write_batch(path, images, labels, label_key=b"labels"):
@@ -169,7 +170,7 @@ def test_digits_resized_to_the_input_with_a_fixed_stratified_split():
 
 @pytest.mark.parametrize("name, msg", [("imagenet", "unknown dataset 'imagenet'"),
                                        ("cifar", "did you mean 'cifar10'"),
-                                       ("folder", "folder:PATH needs the folder")])
+                                       ("folder", "folder:PATH: give the PATH")])
 def test_bad_data_names(name, msg):
     with pytest.raises(DataError, match=msg):
         open_data(name, (3, 32, 32))

@@ -11,8 +11,9 @@ import torch
 
 from mnas import api
 from mnas.lower.torch import to_module
-from mnas.train.backends import state_digest
-from mnas.train.data import eval_batches, open_data
+from mnas.train.context import state_digest
+from mnas.train.batches import eval_batches
+from mnas.train.datasets import open_data
 from mnas.train.transforms import normalize
 from tiny_run import CIFAR_SPEC, TINY_SETS, one_thread, tiny_args  # noqa: F401 (autouse)
 

@@ -16,7 +16,8 @@ from mnas.errors import MnasError
 from mnas.lower.torch import to_module
 from mnas.spec.load import load_spec
 from mnas.train import train
-from mnas.train.data import eval_batches, open_data
+from mnas.train.batches import eval_batches
+from mnas.train.datasets import open_data
 from mnas.train.transforms import normalize
 from tiny_run import CIFAR_SPEC, TINY_SETS, one_thread, tiny_args  # noqa: F401 (autouse)
 

@@ -9,7 +9,8 @@ from optuna.distributions import IntDistribution
 
 from mnas import api
 from mnas.cli import main
-from mnas.train.validate import StudyError, candidates, load_study, resolve_study
+from mnas.errors import StudyError
+from mnas.search.retrain import candidates, load_study, resolve_study
 from tiny_run import one_thread  # noqa: F401 (autouse)
 
 BLOCKS = __import__("pathlib").Path(__file__).resolve().parents[2] / "specs" / "blocks"
@@ -33,7 +34,8 @@ def _study(folder):
                                  (10, 4, -0.3)):
         study.add_trial(optuna.trial.create_trial(value=value, params={"g": g},
                                                   distributions=dist,
-                                                  constraints={"ops": constraint}))
+                                                  constraints={"ops": constraint},
+                                                  user_attrs={"cost": {"ops": 1.0}}))
     _spec(folder / "best-1.yaml", 2, 16)
     _spec(folder / "best-2.yaml", 0, 8)
     return study

@@ -1,12 +1,9 @@
-"""`mnas validate`: train the best candidates of a search and set their accuracy against
+"""`mnas validate`: retrain the best candidates of a search and set their accuracy against
 their cost. Reads the study with Optuna's own API only:
 
 - the study: `runs/<STUDY>/study.db` (SQLite) by default; a run folder or a .db file may be
   given instead of a name, or any Optuna storage URL with `storage`;
-- ranking: completed trials that satisfy every constraint (`trial.constraints` all <= 0, as
-  `mnas search` records the budget), one per distinct set of parameters, best first by the
-  study's objective (several objectives: the Pareto front, by the first one), ties by trial
-  number;
+- ranking: the search's own (`mnas.search.ranking`);
 - each candidate's spec: the trial's user attribute `spec` (a path, relative to the run folder
   or absolute) when it has one, else the `best-K.yaml` in the run folder whose leading comment
   names the trial (`... trial N ...`, as `mnas search` writes them).
@@ -23,15 +20,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mnas.errors import MnasError, suggest
+from mnas.errors import StudyError, suggest
+from mnas.search.ranking import best_trials
 
 log = logging.getLogger(__name__)
 
 TRIAL_IN_HEADER = re.compile(r"\btrial (\d+)\b")
-
-
-class StudyError(MnasError):
-    """A study that cannot be found or read, or candidates without a spec."""
 
 
 @dataclass(frozen=True)
@@ -83,32 +77,6 @@ def load_study(ref: StudyRef):
     return optuna.load_study(study_name=name, storage=ref.storage)
 
 
-def _feasible(trial) -> bool:
-    return all(v <= 0 for v in trial.constraints.values())
-
-
-def _dominates(a, b, signs) -> bool:
-    return (all(s * x >= s * y for x, y, s in zip(a, b, signs))
-            and any(s * x > s * y for x, y, s in zip(a, b, signs)))
-
-
-def ranked_trials(study) -> list:
-    """Feasible completed trials, best first, one per distinct parameter set."""
-    from optuna.trial import TrialState
-    signs = [1 if d.name == "MAXIMIZE" else -1 for d in study.directions]
-    seen, pool = set(), []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        key = repr(sorted(t.params.items()))
-        if _feasible(t) and key not in seen:
-            seen.add(key)
-            pool.append(t)
-    if len(signs) > 1:
-        pool = [t for t in pool if not any(_dominates(o.values, t.values, signs)
-                                           for o in pool if o is not t)]
-    pool.sort(key=lambda t: (-signs[0] * t.values[0], t.number))
-    return pool
-
-
 def spec_files_by_trial(folder: Path) -> dict[int, Path]:
     """{trial number: best-K.yaml} from the leading comments of the run folder's spec files."""
     found: dict[int, Path] = {}
@@ -126,7 +94,7 @@ def spec_files_by_trial(folder: Path) -> dict[int, Path]:
 def candidates(study, folder: Path, top_k: int) -> list[Candidate]:
     if top_k < 1:
         raise StudyError(f"--top-k: must be >= 1, got {top_k}")
-    ranked = ranked_trials(study)
+    ranked = best_trials(study)
     if not ranked:
         raise StudyError(f"study '{study.study_name}' has no completed trial within its "
                          f"constraints")
@@ -159,7 +127,8 @@ def validate(study: str, top_k: int, data: str, job, storage: str | None = None,
     trial, search objective, OPs, size and parameters by the cost model (of the spec as
     searched), and validation accuracy."""
     import pandas as pd
-    from mnas import api
+    from mnas.cost.model import cost_graph
+    from mnas.spec.expand import load_graph
     from mnas.train.run import start
     ref = resolve_study(study, storage)
     st = load_study(ref)
@@ -168,7 +137,7 @@ def validate(study: str, top_k: int, data: str, job, storage: str | None = None,
     for cand in candidates(st, ref.folder, top_k):
         if on_candidate:
             on_candidate(cand)
-        totals = api.cost(cand.spec, None, convention).totals
+        totals = cost_graph(load_graph(cand.spec), convention).totals
         run = out / f"rank-{cand.rank}-trial-{cand.trial}"
         result = start(replace(job, spec=cand.spec, data=data, out=str(run), resume=True),
                        on_epoch, on_step)

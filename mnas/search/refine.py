@@ -28,6 +28,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import TrialState
 
 from mnas.spec.values import freeze
+from mnas.search.ranking import directions_of, feasible, rank
 from mnas.search.space import Dimension
 
 Feasible = Callable[[Mapping[str, Any]], bool]
@@ -38,10 +39,6 @@ def make_tpe(seed: int | None) -> optuna.samplers.TPESampler:
     is cheap, so a better-chosen trial is worth the extra sampling time."""
     return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=10,
                                       n_ei_candidates=100)
-
-
-def feasible_trial(trial) -> bool:
-    return trial.state == TrialState.COMPLETE and all(v <= 0 for v in trial.constraints.values())
 
 
 class RefiningSampler(BaseSampler):
@@ -69,7 +66,8 @@ class RefiningSampler(BaseSampler):
             draw = lambda: {k: self._random.sample_independent(study, trial, k, d)  # noqa: E731
                             for k, d in search_space.items()}
             tries = 100 * self.screen
-        elif any(feasible_trial(t) for t in study.get_trials(deepcopy=False)):
+        elif any(t.state == TrialState.COMPLETE and feasible(t)
+                  for t in study.get_trials(deepcopy=False)):
             draw = lambda: self.base.sample_relative(study, trial, search_space)  # noqa: E731
             tries = self.screen
         else:
@@ -108,11 +106,10 @@ class RefiningSampler(BaseSampler):
         trials = study.get_trials(deepcopy=False)
         if len(trials) < self.explore or self.rng.random() >= self.local:
             return None
-        sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
-        good = sorted((t for t in trials if feasible_trial(t)), key=lambda t: -sign * t.values[0])
+        good = rank(trials, directions_of(study), self.top)
         if not good:
             return None
-        start = good[int(self.rng.random() ** 2 * min(len(good), self.top))]   # mostly the best
+        start = good[int(self.rng.random() ** 2 * len(good))]   # mostly the best
         if any(d.param not in start.params for d in self.dims):
             return None
         tried = {freeze(t.params) for t in trials}

@@ -1,4 +1,4 @@
-"""`validate`: the graph's invariants (fx's `lint`): unique names, known ops, input counts,
+"""`lint`: the graph's invariants (fx's `lint`): unique names, known ops, input counts,
 no dangling inputs, no cycles, a single input node first. Returns the graph reordered
 topologically (stable), so specs may name later layers as inputs."""
 
@@ -13,7 +13,7 @@ def _at(node: Node) -> str:
     return f"{node.origin}: " if node.origin is not None else ""
 
 
-def validate(graph: Graph) -> Graph:
+def lint(graph: Graph) -> Graph:
     seen: dict[str, Node] = {}
     for node in graph.nodes:
         if node.name in seen:

@@ -1,0 +1,79 @@
+"""The samplers a search can use, one registry entry each: Optuna's own (`tpe`, `random`,
+`nsga2`) as they are, or `refine` (TPE with budget screening and local moves,
+`mnas.search.refine`, the default). Optuna is imported only when a sampler is made."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mnas.errors import StudyError, suggest
+
+
+@dataclass(frozen=True)
+class SamplerDef:
+    """`make(seed, space, within_budget)` returns an Optuna sampler; `space` and
+    `within_budget` (params -> bool) are given for the samplers that use them."""
+
+    name: str
+    description: str
+    make: Callable[[int | None, Any, Callable | None], Any]
+
+
+SAMPLERS: dict[str, SamplerDef] = {}
+
+
+def register_sampler(entry: SamplerDef) -> SamplerDef:
+    if entry.name in SAMPLERS:
+        raise ValueError(f"sampler '{entry.name}' is registered twice")
+    SAMPLERS[entry.name] = entry
+    return entry
+
+
+def get_sampler(name: str) -> SamplerDef:
+    if name not in SAMPLERS:
+        raise StudyError(f"unknown sampler '{name}'{suggest(name, SAMPLERS)}; choose from "
+                         f"{', '.join(SAMPLERS)}")
+    return SAMPLERS[name]
+
+
+def make_sampler(name: str, seed: int | None, space=None, feasible=None):
+    return get_sampler(name).make(seed, space, feasible)
+
+
+def worker_seed(seed: int | None, index: int, done: int) -> int | None:
+    """Distinct per worker, and per resume point, yet fixed by --seed."""
+    if seed is None:
+        return None
+    import numpy as np
+    return int(np.random.SeedSequence([seed, index, done]).generate_state(1)[0])
+
+
+def _refine(seed, space, feasible):
+    from mnas.search.refine import RefiningSampler, make_tpe
+    if space is None:
+        return make_tpe(seed)
+    return RefiningSampler(make_tpe(seed), space.dimensions, feasible, seed)
+
+
+def _tpe(seed, space, feasible):
+    from mnas.search.refine import make_tpe
+    return make_tpe(seed)
+
+
+def _random(seed, space, feasible):
+    import optuna
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _nsga2(seed, space, feasible):
+    import optuna
+    return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
+
+
+register_sampler(SamplerDef("refine", "Optuna's TPE that redraws candidates over budget and "
+                            "adds local moves around the best (default)", _refine))
+register_sampler(SamplerDef("tpe", "Optuna's multivariate TPE", _tpe))
+register_sampler(SamplerDef("random", "Optuna's random sampler", _random))
+register_sampler(SamplerDef("nsga2", "Optuna's NSGA-II (several objectives)", _nsga2))
