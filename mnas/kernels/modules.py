@@ -3,7 +3,7 @@
 `PackSigns` replaces a `sign` layer whose outputs only binary layers read: it outputs packed
 words instead of +-1 floats. `PackedBinaryConv2d` / `PackedBinaryLinear` hold their weights'
 signs packed, in the kernels' layout (`packed_weight`, rebuilt on load) and, in the state
-dict, as the compact 1 bit per weight of `mnas.kernels.signs` (`weight_bits`);
+dict, as the compact 1 bit per weight of `mnas.kernels.bits` (`weight_bits`);
 they accept packed words or +-1 floats."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from mnas.kernels import ops
-from mnas.kernels.signs import pack_bits, unpack_bits
+from mnas.kernels.bits import pack_bits, unpack_bits
 
 
 class PackSigns(nn.Module):

@@ -26,7 +26,7 @@ from torch import fx, nn
 
 from mnas.ir.graph import Graph, Node
 from mnas.ir.precision import infer_bits, input_bits
-from mnas.kernels.signs import pack_bits, unpack_bits
+from mnas.kernels.bits import pack_bits, unpack_bits
 from mnas.lower.torch import assemble
 from mnas.ops import layers
 from mnas.ops.bits import ONE

@@ -14,7 +14,7 @@ from mnas.export import export_spec
 from mnas.export.packed import load_packed
 from mnas.kernels import ops
 from mnas.kernels.modules import PackedBinaryConv2d, PackedBinaryLinear, PackSigns
-from mnas.kernels.signs import pack_bits, unpack_bits
+from mnas.kernels.bits import pack_bits, unpack_bits
 from mnas.lower.inference import inference_module
 from mnas.lower.torch import example_input, to_module
 
