@@ -25,7 +25,7 @@ COMMANDS = {
     "export": "export a network (torchscript, onnx, state dict, python, expanded yaml)",
     "train": "train a spec (paper recipe; local or DDP; resumable)",
     "validate": "train the best candidates of a search study",
-    "bench": "measure per-layer latency: binary kernels vs float simulation",
+    "bench": "measure per-layer latency on the bit-packed kernels vs float",
 }
 
 EPILOG = """examples:

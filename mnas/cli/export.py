@@ -1,5 +1,5 @@
 """`mnas export`: write a spec as TorchScript, ONNX, a state dict, standalone Python, the
-fully expanded YAML or a packed file for the binary kernels."""
+fully expanded YAML or a bit-packed file for the binary kernels."""
 
 from __future__ import annotations
 

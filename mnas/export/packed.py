@@ -70,6 +70,5 @@ def _write(graph, out, source="", description="", weights=None) -> str:
 
 
 PACKED = register_format(ExportFormat(
-    "packed", "binary weights bit-packed + 32-bit parts for mnas's binary kernels: "
-    "mnas.export.packed.load_packed(PATH) gives the module; about the cost model's size",
-    _write, weights=True))
+    "packed", "binary weights bit-packed (1 bit each) plus the 32-bit parts; "
+    "mnas.export.packed.load_packed runs it on the bit-packed kernels", _write, weights=True))

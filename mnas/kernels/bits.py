@@ -1,6 +1,5 @@
-"""Signs stored 1 bit each: 8 to a byte, in C order, bit set for -1. The compact form of
-binary weights in packed files and in ONNX/TorchScript exports (mnas.lower.inference);
-unpacking uses only division and floor, ops every runtime has."""
+"""Weights' signs stored 1 bit each (8 to a byte), the form the `bits` and `kernels`
+inference forms and the packed export keep in their state dicts."""
 
 from __future__ import annotations
 
