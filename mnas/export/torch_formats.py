@@ -8,7 +8,8 @@ cost model's size, not that of the 32-bit latent weights. ONNX constant folding 
 would store the expanded floats; onnxruntime folds them when it loads the model. ONNX uses
 torch's TorchScript-based exporter (`dynamo=False`): it needs only the `onnx` package, while
 the newer torch.export-based exporter (the default since torch 2.9) also needs `onnxscript`,
-which mnas does not depend on. Its deprecation warnings are silenced here; a user cannot act on them."""
+which mnas does not depend on. Its deprecation warnings are silenced here; a user cannot act
+on them."""
 
 from __future__ import annotations
 
