@@ -110,7 +110,7 @@ def main() -> None:
           f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     layer(args.rounds)
     if not args.skip_network:
-        network(max(3, args.rounds // 3), args.threads)
+        network(args.rounds, args.threads)
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

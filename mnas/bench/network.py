@@ -4,7 +4,8 @@ deployed on the kernels (binary layers bit-packed, 32-bit layers in PyTorch; inf
 in PyTorch: form `signed`). Each layer is timed on its real input at that point of the
 network, both forms alternating (mnas.bench.timing); a layer that runs in PyTorch in both
 forms is the same module on the same values, so it is timed once and both columns show that
-time. The whole network is timed end to end, both forms alternating. Both forms must give the same output, to the bit; the result says so.
+time. The whole network is timed end to end, both forms alternating. Both forms must give
+the same output, to the bit; the result says so.
 
 The weights do not change the timings (the kernels do the same work for any signs), so an
 untrained network is measured unless a module is given."""

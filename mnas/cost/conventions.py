@@ -12,11 +12,11 @@ in params and size; `weight_scale`'s per-channel scales are computed from the we
 folded into the following BatchNorm at inference), so they count as neither.
 
 `measured:FILE` replaces each layer's OPs by the milliseconds `mnas bench` measured (a
-latency table, mnas.cost.latency)."""
+latency table, mnas.cost.latency); its other counts are `paper`'s."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mnas.cost.latency import LatencyTable
 from mnas.errors import MnasError, suggest
@@ -77,8 +77,8 @@ MEASURED = "measured:"
 def measured(path: str) -> Convention:
     """The `measured:FILE` convention of the latency table at `path`."""
     table = LatencyTable.read(path)
-    return Convention(name=f"{MEASURED}{path}", description=f"OPs are {table.describe()}",
-                      latency=table)
+    return replace(PAPER, name=f"{MEASURED}{path}", description=f"OPs are {table.describe()}",
+                   latency=table)
 
 
 def get_convention(name: str | Convention) -> Convention:

@@ -5,10 +5,11 @@ uses its running statistics, sign is a plain `torch.where`), batch 1, with the b
 dimension left dynamic in ONNX. Binary weights are stored as their signs, 1 bit each, and
 expanded to +-1 in the graph (`mnas.lower.inference`, form `bits`): the file is about the
 cost model's size, not that of the 32-bit latent weights. ONNX constant folding is off, as it
-would store the expanded floats; onnxruntime folds them when it loads the model. ONNX uses torch's TorchScript-based exporter
-(`dynamo=False`): it needs only the `onnx` package, while the newer torch.export-based
-exporter (the default since torch 2.9) also needs `onnxscript`, which mnas does not depend
-on. Its deprecation warnings are silenced here; a user cannot act on them."""
+would store the expanded floats; onnxruntime folds them when it loads the model. ONNX uses
+torch's TorchScript-based exporter (`dynamo=False`): it needs only the `onnx` package, while
+the newer torch.export-based exporter (the default since torch 2.9) also needs `onnxscript`,
+which mnas does not depend on. Its deprecation warnings are silenced here; a user cannot act
+on them."""
 
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ def export_torch(graph: Graph, fmt: str, out: Path, weights: str | Path | None =
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
         if fmt == "torchscript":
             torch.jit.save(torch.jit.trace(module, x, check_trace=False), str(out))
         elif fmt == "onnx":
@@ -98,10 +100,12 @@ def _writer(fmt: str):
 
 
 TORCHSCRIPT = register_format(ExportFormat(
-    "torchscript", "traced inference graph (eval mode), loads with torch.jit.load",
+    "torchscript", "traced inference graph (eval mode, binary weights as 1-bit signs), "
+    "loads with torch.jit.load",
     _writer("torchscript"), weights=True))
 ONNX = register_format(ExportFormat(
-    "onnx", "inference graph (eval mode, dynamic batch), for onnxruntime and others",
+    "onnx", "inference graph (eval mode, dynamic batch, binary weights as 1-bit signs), for "
+    "onnxruntime and others",
     _writer("onnx"), weights=True))
 STATE_DICT = register_format(ExportFormat(
     "state-dict", "the lowered module's weights under the spec's layer names (torch.save)",

@@ -14,7 +14,8 @@
 // Exactness: a tap inside the image contributes Cg - 2 * popcount(x ^ w) to the dot product;
 // a tap in the zero padding contributes 0 (0 * +-1), so only the taps inside the image are
 // visited and the result is Cg * (valid taps) - 2 * sum of popcounts: the integer the float
-// simulation computes. It is converted to float (exact below 2^24), then multiplied by
+// simulation computes. Padding with +1 or -1 (`pad_value`) is a +-1 value: such taps are
+// visited with a constant word (all bits clear, or all set) standing for the border. It is converted to float (exact below 2^24), then multiplied by
 // `scale` and added to `bias` per channel, in that order and without fused multiply-add
 // (built with -ffp-contract=off), as the float simulation does.
 //
@@ -246,6 +247,7 @@ struct ConvArgs {
   float* out;         // [N, O, OH, OW], or [N, OH, OW, O] when channels_last
   const float* scale;
   const float* bias;
+  const uint64_t* pad;  // [G, Wg] words of a padded tap (+-1 padding), or null (zero padding)
   int64_t N, H, W, G, Wg, Cg, Og, Op, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw;
   bool channels_last;
 };
@@ -258,18 +260,18 @@ constexpr int64_t kMaxTaps = 128;
 struct Taps {
   int64_t taps = 0;     // taps inside the image
   int64_t count = 0;    // runs
-  int64_t x[kMaxTaps];  // offset of a run's first word in x, relative to the batch item
+  const uint64_t* x[kMaxTaps];  // a run's first word (of group 0) in x, or the padding
   int64_t w[kMaxTaps];  // offset of its first word in w, relative to the group
   int64_t len[kMaxTaps];  // words in the run
 };
 
 // Up to 64 outputs [o0, o0 + 8 * nv) of one pixel and group: sum of popcounts per output.
-inline void dot_portable(const ConvArgs& a, const uint64_t* x, const uint64_t* w,
+inline void dot_portable(const ConvArgs& a, int64_t goff, const uint64_t* w,
                          const Taps& taps, int64_t o0, int64_t nv, int64_t* acc) {
   const int64_t no = 8 * nv;
   std::fill(acc, acc + no, 0);
   for (int64_t t = 0; t < taps.count; ++t) {
-    const uint64_t* xr = x + taps.x[t];
+    const uint64_t* xr = taps.x[t] + goff;
     const uint64_t* wr = w + taps.w[t] + o0;
     for (int64_t j = 0; j < taps.len[t]; ++j) {
       const uint64_t xv = xr[j];
@@ -282,13 +284,13 @@ inline void dot_portable(const ConvArgs& a, const uint64_t* x, const uint64_t* w
 #ifdef MNAS_X86
 template <int NV>
 __attribute__((target("avx512f,avx512vpopcntdq"))) void dot_avx512_n(
-    const ConvArgs& a, const uint64_t* x, const uint64_t* w, const Taps& taps, int64_t o0,
+    const ConvArgs& a, int64_t goff, const uint64_t* w, const Taps& taps, int64_t o0,
     int64_t* acc) {
   __m512i sum[NV];
 #pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) sum[v] = _mm512_setzero_si512();
   for (int64_t t = 0; t < taps.count; ++t) {
-    const uint64_t* xr = x + taps.x[t];
+    const uint64_t* xr = taps.x[t] + goff;
     const uint64_t* wr = w + taps.w[t] + o0;
     for (int64_t j = 0; j < taps.len[t]; ++j) {
       const __m512i xv = _mm512_set1_epi64(int64_t(xr[j]));
@@ -304,24 +306,24 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) void dot_avx512_n(
 }
 
 __attribute__((target("avx512f,avx512vpopcntdq"))) void dot_avx512(
-    const ConvArgs& a, const uint64_t* x, const uint64_t* w, const Taps& taps, int64_t o0,
+    const ConvArgs& a, int64_t goff, const uint64_t* w, const Taps& taps, int64_t o0,
     int64_t nv, int64_t* acc) {
   switch (nv) {
-    case 1: return dot_avx512_n<1>(a, x, w, taps, o0, acc);
-    case 2: return dot_avx512_n<2>(a, x, w, taps, o0, acc);
-    case 3: return dot_avx512_n<3>(a, x, w, taps, o0, acc);
-    case 4: return dot_avx512_n<4>(a, x, w, taps, o0, acc);
-    case 5: return dot_avx512_n<5>(a, x, w, taps, o0, acc);
-    case 6: return dot_avx512_n<6>(a, x, w, taps, o0, acc);
-    case 7: return dot_avx512_n<7>(a, x, w, taps, o0, acc);
-    default: return dot_avx512_n<8>(a, x, w, taps, o0, acc);
+    case 1: return dot_avx512_n<1>(a, goff, w, taps, o0, acc);
+    case 2: return dot_avx512_n<2>(a, goff, w, taps, o0, acc);
+    case 3: return dot_avx512_n<3>(a, goff, w, taps, o0, acc);
+    case 4: return dot_avx512_n<4>(a, goff, w, taps, o0, acc);
+    case 5: return dot_avx512_n<5>(a, goff, w, taps, o0, acc);
+    case 6: return dot_avx512_n<6>(a, goff, w, taps, o0, acc);
+    case 7: return dot_avx512_n<7>(a, goff, w, taps, o0, acc);
+    default: return dot_avx512_n<8>(a, goff, w, taps, o0, acc);
   }
 }
 
 // AVX2 has no vector popcount: count nibbles with a table lookup (vpshufb), add the byte
 // counts for up to 31 words (8 * 31 < 256), then widen them to 64-bit lanes (vpsadbw).
 template <int NV>
-__attribute__((target("avx2"))) void dot_avx2_n(const ConvArgs& a, const uint64_t* x,
+__attribute__((target("avx2"))) void dot_avx2_n(const ConvArgs& a, int64_t goff,
                                                 const uint64_t* w, const Taps& taps, int64_t o0,
                                                 int64_t* acc) {
   const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1,
@@ -331,7 +333,7 @@ __attribute__((target("avx2"))) void dot_avx2_n(const ConvArgs& a, const uint64_
   for (int v = 0; v < NV; ++v) wide[v] = bytes[v] = zero;
   int pending = 0;
   for (int64_t t = 0; t < taps.count; ++t) {
-    const uint64_t* xr = x + taps.x[t];
+    const uint64_t* xr = taps.x[t] + goff;
     const uint64_t* wr = w + taps.w[t] + o0;
     for (int64_t j = 0; j < taps.len[t]; ++j) {
       const __m256i xv = _mm256_set1_epi64x(int64_t(xr[j]));
@@ -360,14 +362,14 @@ __attribute__((target("avx2"))) void dot_avx2_n(const ConvArgs& a, const uint64_
 }
 
 // nv counts 8-output blocks; AVX2 vectors hold 4 outputs, so run 16 at a time.
-__attribute__((target("avx2"))) void dot_avx2(const ConvArgs& a, const uint64_t* x,
+__attribute__((target("avx2"))) void dot_avx2(const ConvArgs& a, int64_t goff,
                                               const uint64_t* w, const Taps& taps, int64_t o0,
                                               int64_t nv, int64_t* acc) {
   for (int64_t v = 0; v < nv; v += 2) {
     if (nv - v >= 2)
-      dot_avx2_n<4>(a, x, w, taps, o0 + 8 * v, acc + 8 * v);
+      dot_avx2_n<4>(a, goff, w, taps, o0 + 8 * v, acc + 8 * v);
     else
-      dot_avx2_n<2>(a, x, w, taps, o0 + 8 * v, acc + 8 * v);
+      dot_avx2_n<2>(a, goff, w, taps, o0 + 8 * v, acc + 8 * v);
   }
 }
 #endif
@@ -401,29 +403,29 @@ __attribute__((target("avx512f"))) void finish_avx512(const int64_t* acc, int64_
 }
 #endif
 
-void find_taps(const ConvArgs& a, int64_t oh, int64_t ow, Taps& taps) {
+void find_taps(const ConvArgs& a, const uint64_t* xn, int64_t oh, int64_t ow, Taps& taps) {
   taps.taps = taps.count = 0;
   const bool merge = a.G == 1 && a.dw == 1;
   for (int64_t kh = 0; kh < a.KH; ++kh) {
     const int64_t ih = oh * a.sh - a.ph + kh * a.dh;
-    if (ih < 0 || ih >= a.H) continue;
     bool open = false;
     for (int64_t kw = 0; kw < a.KW; ++kw) {
       const int64_t iw = ow * a.sw - a.pw + kw * a.dw;
-      if (iw < 0 || iw >= a.W) {
+      const bool inside = ih >= 0 && ih < a.H && iw >= 0 && iw < a.W;
+      if (!inside && !a.pad) {   // zero padding: the tap adds 0
         open = false;
         continue;
       }
       ++taps.taps;
-      if (merge && open) {
+      if (inside && merge && open) {
         taps.len[taps.count - 1] += a.Wg;
         continue;
       }
-      taps.x[taps.count] = (ih * a.W + iw) * a.G * a.Wg;
+      taps.x[taps.count] = inside ? xn + (ih * a.W + iw) * a.G * a.Wg : a.pad;
       taps.w[taps.count] = (kh * a.KW + kw) * a.Wg * a.Op;
       taps.len[taps.count] = a.Wg;
       ++taps.count;
-      open = true;
+      open = inside;
     }
   }
 }
@@ -446,21 +448,20 @@ void conv_row(const ConvArgs& a, int64_t path, int64_t n, int64_t oh, float* row
   const int64_t O = a.G * a.Og;
   const uint64_t* xn = a.x + n * a.H * a.W * a.G * a.Wg;
   for (int64_t ow = 0; ow < a.OW; ++ow) {
-    find_taps(a, oh, ow, taps);
+    find_taps(a, xn, oh, ow, taps);
     const int64_t valid = a.Cg * taps.taps;
     for (int64_t g = 0; g < a.G; ++g) {
-      const uint64_t* xg = xn + g * a.Wg;
       const uint64_t* wg = a.w + g * a.KH * a.KW * a.Wg * a.Op;
       for (int64_t o0 = 0; o0 < a.Og; o0 += 64) {
         const int64_t no = std::min<int64_t>(64, a.Og - o0), nv = (no + 7) / 8;
 #ifdef MNAS_X86
         if (path == kAvx512)
-          dot_avx512(a, xg, wg, taps, o0, nv, acc);
+          dot_avx512(a, g * a.Wg, wg, taps, o0, nv, acc);
         else if (path == kAvx2)
-          dot_avx2(a, xg, wg, taps, o0, nv, acc);
+          dot_avx2(a, g * a.Wg, wg, taps, o0, nv, acc);
         else
 #endif
-          dot_portable(a, xg, wg, taps, o0, nv, acc);
+          dot_portable(a, g * a.Wg, wg, taps, o0, nv, acc);
         finish(path, a, acc, valid, g * a.Og + o0, no, row + ow * O + g * a.Og + o0);
       }
     }
@@ -486,8 +487,8 @@ at::Tensor binary_conv2d(const at::Tensor& x_packed, const at::Tensor& w_packed,
                          int64_t in_channels, int64_t out_channels, at::IntArrayRef kernel,
                          at::IntArrayRef stride, at::IntArrayRef padding,
                          at::IntArrayRef dilation, const std::optional<at::Tensor>& scale,
-                         const std::optional<at::Tensor>& bias, bool channels_last,
-                         int64_t path) {
+                         const std::optional<at::Tensor>& bias, double pad_value,
+                         bool channels_last, int64_t path) {
   TORCH_CHECK(x_packed.scalar_type() == at::kLong && x_packed.dim() == 5,
               "binary_conv2d: input must be packed signs [N, H, W, G, Wg] (int64)");
   TORCH_CHECK(w_packed.scalar_type() == at::kLong && w_packed.dim() == 4,
@@ -514,6 +515,13 @@ at::Tensor binary_conv2d(const at::Tensor& x_packed, const at::Tensor& w_packed,
   const int64_t OH = (H + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) / stride[0] + 1;
   const int64_t OW = (W + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) / stride[1] + 1;
   TORCH_CHECK(OH >= 1 && OW >= 1, "binary_conv2d: the output would be empty");
+  TORCH_CHECK(pad_value == 0.0 || pad_value == 1.0 || pad_value == -1.0,
+              "binary_conv2d: the padding value must be 0, 1 or -1, not ", pad_value);
+  std::vector<uint64_t> pad(pad_value == 0.0 ? 0 : G * Wg);
+  for (int64_t j = 0; j < Wg && pad_value < 0; ++j) {  // -1: every channel's bit set
+    const int64_t nb = std::min<int64_t>(64, Cg - 64 * j);
+    for (int64_t g = 0; g < G; ++g) pad[g * Wg + j] = nb == 64 ? ~0ULL : (1ULL << nb) - 1;
+  }
   std::vector<at::Tensor> keep;
   const auto sc = channel_values(scale, out_channels, "scale", keep);
   const auto bi = channel_values(bias, out_channels, "bias", keep);
@@ -526,6 +534,7 @@ at::Tensor binary_conv2d(const at::Tensor& x_packed, const at::Tensor& w_packed,
              out.data_ptr<float>(),
              sc.value_or(nullptr),
              bi.value_or(nullptr),
+             pad.empty() ? nullptr : pad.data(),
              N, H, W, G, Wg, Cg, Og, Op, kernel[0], kernel[1], OH, OW,
              stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
              channels_last};
@@ -552,6 +561,6 @@ TORCH_LIBRARY(mnas_kernels, m) {
   m.def("pack_signs(Tensor x, int groups, int path) -> Tensor", &pack_signs);
   m.def("binary_conv2d(Tensor x, Tensor w, int in_channels, int out_channels, int[] kernel, "
         "int[] stride, int[] padding, int[] dilation, Tensor? scale, Tensor? bias, "
-        "bool channels_last, int path) -> Tensor",
+        "float pad_value, bool channels_last, int path) -> Tensor",
         &binary_conv2d);
 }

@@ -3,7 +3,7 @@
 `PackSigns` replaces a `sign` layer whose outputs only binary layers read: it outputs packed
 words instead of +-1 floats. `PackedBinaryConv2d` / `PackedBinaryLinear` hold their weights'
 signs packed, in the kernels' layout (`packed_weight`, rebuilt on load) and, in the state
-dict, as the compact 1 bit per weight of `mnas.kernels.bits.pack_bits` (`weight_bits`);
+dict, as the compact 1 bit per weight of `mnas.kernels.bits` (`weight_bits`);
 they accept packed words or +-1 floats."""
 
 from __future__ import annotations
@@ -31,14 +31,15 @@ class PackSigns(nn.Module):
 
 class PackedBinaryConv2d(nn.Module):
     """A binary convolution on the kernels: sign(weight) packed, `scale` (Bi-Real Net's mean
-    |w| per output channel) and `bias` kept in 32 bits; the output in channels-last memory
-    if `channels_last`."""
+    |w| per output channel) and `bias` kept in 32 bits, the border padded with `pad_value`
+    (0, 1 or -1); the output in channels-last memory if `channels_last`."""
 
     def __init__(self, weight: torch.Tensor, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
                  groups: int = 1, scale: torch.Tensor | None = None,
-                 bias: torch.Tensor | None = None, channels_last: bool = False):
+                 bias: torch.Tensor | None = None, pad_value: float = 0.0,
+                 channels_last: bool = False):
         super().__init__()
-        self.channels_last = channels_last
+        self.pad_value, self.channels_last = float(pad_value), channels_last
         self.weight_shape = tuple(weight.shape)
         self.stride, self.padding, self.dilation = tuple(stride), tuple(padding), tuple(dilation)
         self.groups = groups
@@ -66,7 +67,8 @@ class PackedBinaryConv2d(nn.Module):
             x = ops.pack_signs(x, self.groups)
         return ops.binary_conv2d(x, self.packed_weight, self.in_channels, self.out_channels,
                                  self.weight_shape[2:], self.stride, self.padding,
-                                 self.dilation, self.scale, self.bias, self.channels_last)
+                                 self.dilation, self.scale, self.bias, self.pad_value,
+                                 self.channels_last)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel={self.weight_shape[2:]}, "

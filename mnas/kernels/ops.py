@@ -108,13 +108,15 @@ def pack_signs(x: torch.Tensor, groups: int = 1, path: str | None = None) -> tor
 def binary_conv2d(x: torch.Tensor, weight: torch.Tensor, in_channels: int, out_channels: int,
                   kernel=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1),
                   scale: torch.Tensor | None = None, bias: torch.Tensor | None = None,
-                  channels_last: bool = False, path: str | None = None) -> torch.Tensor:
+                  pad_value: float = 0.0, channels_last: bool = False,
+                  path: str | None = None) -> torch.Tensor:
     """Packed signs (from `pack_signs`) convolved with packed weights (`pack_weight`); the
-    float result equals conv2d of the +-1 tensors with zero padding, times `scale`, plus
-    `bias` (per output channel); in channels-last memory if asked."""
+    float result equals conv2d of the +-1 tensors with the border padded with `pad_value`
+    (0, 1 or -1), times `scale`, plus `bias` (per output channel); in channels-last memory
+    if asked."""
     path = _resolve(path)
     args = (x, weight, in_channels, out_channels, list(kernel), list(stride), list(padding),
-            list(dilation), scale, bias, channels_last)
+            list(dilation), scale, bias, float(pad_value), channels_last)
     if path == "torch":
         return reference.binary_conv2d(*args)
     return torch.ops.mnas_kernels.binary_conv2d(*args, PATHS[path])

@@ -61,17 +61,26 @@ def popcount(words_: torch.Tensor) -> torch.Tensor:
 
 def binary_conv2d(x: torch.Tensor, w: torch.Tensor, in_channels: int, out_channels: int,
                   kernel, stride, padding, dilation, scale: torch.Tensor | None = None,
-                  bias: torch.Tensor | None = None, channels_last: bool = False) -> torch.Tensor:
+                  bias: torch.Tensor | None = None, pad_value: float = 0.0,
+                  channels_last: bool = False) -> torch.Tensor:
     """Packed signs [N, H, W, G, Wg] (*) packed weights -> N x O x OH x OW floats: per output,
     Cg * (taps inside the image) - 2 * popcount(x ^ w) summed over those taps, then * scale,
-    then + bias; in channels-last memory if asked."""
+    then + bias; in channels-last memory if asked. With `pad_value` +-1 the border is a +-1
+    value and its taps count like the others."""
     n, h, wd, groups, nw = x.shape
     cg, og = in_channels // groups, out_channels // groups
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    if pad_value not in (0, 1, -1):
+        raise ValueError(f"the padding value must be 0, 1 or -1, not {pad_value}")
+    # the border's words: no bits (+1), every channel's bit (-1); zero padding is masked out
+    border = pack_signs(torch.full((1, in_channels), -1.0 if pad_value < 0 else 1.0), groups)
     xpad = F.pad(x, (0, 0, 0, 0, pw, pw, ph, ph))
     inside = F.pad(torch.ones(h, wd, dtype=torch.int64), (pw, pw, ph, ph))
+    if pad_value:
+        xpad = torch.where(inside[None, :, :, None, None].bool(), xpad, border.reshape(groups, nw))
+        inside = torch.ones_like(inside)
     acc = torch.zeros(n, oh, ow, groups, og, dtype=torch.int64)
     valid = torch.zeros(oh, ow, dtype=torch.int64)
     for i in range(kh):

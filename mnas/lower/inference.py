@@ -8,9 +8,9 @@ Forms (`inference_module(graph, module, form)`):
 - `bits`: binary weights stored 1 bit each (uint8) and expanded to +-1 inside the forward by
   plain arithmetic, so TorchScript and ONNX files hold signs, not latent floats, at 1/32 of
   the size; runtimes fold the expansion into constants when they load the graph.
-- `kernels`: binary layers whose input comes from a `sign` run on the bit-packed kernels
-  (mnas.kernels), and such a sign packs its output; a binary layer fed by anything else keeps
-  the `signed` form, as its input is not +-1.
+- `kernels`: binary layers whose input is 1-bit (`mnas.ir.precision`) run on the bit-packed
+  kernels (mnas.kernels), and a `sign` that feeds only them packs its output; a binary layer
+  with a 32-bit input keeps the `signed` form, as its input is not +-1.
 
 All three compute exactly what the lowered module computes in eval mode: the +-1 products
 sum to integers that float represents exactly, and scale and bias are applied after the sum
@@ -25,9 +25,11 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from mnas.ir.graph import Graph, Node
+from mnas.ir.precision import infer_bits, input_bits
 from mnas.kernels.bits import pack_bits, unpack_bits
-from mnas.ops import layers
 from mnas.lower.torch import assemble
+from mnas.ops import layers
+from mnas.ops.bits import ONE
 
 FORMS = ("signed", "bits", "kernels")
 SIGN_OPS = ("sign", "approx_sign")
@@ -69,7 +71,8 @@ class BitsOnly:
 
 
 class SignedBinaryConv2d(SignedWeights):
-    """A binary convolution with its signs as constants."""
+    """A binary convolution with its signs as constants; the border padded as the lowered
+    conv pads it (zeros, or `pad_value`)."""
 
     def __init__(self, conv: layers.BinaryConv2d):
         super().__init__(conv.weight)
@@ -107,42 +110,45 @@ class BitsBinaryLinear(BitsOnly, SignedBinaryLinear):
 
 
 def is_binary(node: Node) -> bool:
-    return node.op in ("conv2d", "linear") and bool(getattr(node.params, "binary", False))
+    """A layer with binary weights (conv2d, linear, dense with `binary: true`)."""
+    return bool(getattr(node.params, "binary", False))
 
 
-def on_kernels(graph: Graph, node: Node) -> bool:
-    """Whether the `kernels` form runs this binary layer on the kernels: its input is +-1 and
-    its border, if any, zeros (a conv padded with another value keeps its signed form)."""
-    return (is_binary(node) and graph[node.inputs[0]].op in SIGN_OPS
-            and not getattr(node.params, "pad_value", 0))
+def on_kernels(graph: Graph, node: Node, bits: dict[str, int]) -> bool:
+    """Whether the `kernels` form runs this binary layer on the kernels: its input is +-1
+    (1-bit by `infer_bits`: a sign-like op, maybe through max pooling or concatenation) and
+    its border, if padded, is padded with 0 or +-1."""
+    return (is_binary(node) and input_bits(node, bits) == ONE
+            and getattr(node.params, "pad_value", 0) in (0, 1, -1))
 
 
-def packs(graph: Graph, node: Node) -> bool:
+def packs(graph: Graph, node: Node, bits: dict[str, int]) -> bool:
     """Whether the `kernels` form turns this sign into a `PackSigns`: every user runs on the
-    kernels, and all split the channels into the same groups."""
+    kernels, and all split the channels into the same groups (other sign-like ops, RSign's
+    threshold say, keep their module; the binary layer then packs the +-1 values)."""
     users = [graph[u] for u in graph.users[node.name]]
     return (node.op in SIGN_OPS and node.name != graph.output.name and bool(users)
-            and all(on_kernels(graph, u) for u in users)
+            and all(on_kernels(graph, u, bits) for u in users)
             and len({getattr(u.params, "groups", 1) for u in users}) == 1)
 
 
-def _rebuild(graph: Graph, node: Node, module: nn.Module, form: str,
-             channels_last: bool) -> nn.Module:
+def _rebuild(graph: Graph, node: Node, module: nn.Module, form: str, channels_last: bool,
+             bits: dict[str, int]) -> nn.Module:
     if form == "kernels":
         from mnas.kernels.modules import PackedBinaryConv2d, PackedBinaryLinear, PackSigns
-        if packs(graph, node):
+        if packs(graph, node, bits):
             return PackSigns(getattr(graph[graph.users[node.name][0]].params, "groups", 1))
-        if on_kernels(graph, node):
-            if node.op == "linear":
+        if on_kernels(graph, node, bits):
+            if isinstance(module, layers.BinaryLinear):
                 return PackedBinaryLinear(module.weight, module.bias)
-            return PackedBinaryConv2d(module.weight, module.stride, module.padding,
+            return PackedBinaryConv2d(module.weight, module.stride, module.border,
                                       module.dilation, module.groups, module.weight_scale(),
-                                      module.bias, channels_last)
+                                      module.bias, module.pad_value, channels_last)
     if is_binary(node):
-        bits = form == "bits"
-        if node.op == "linear":
-            return (BitsBinaryLinear if bits else SignedBinaryLinear)(module)
-        return (BitsBinaryConv2d if bits else SignedBinaryConv2d)(module)
+        one_bit = form == "bits"
+        if isinstance(module, layers.BinaryLinear):
+            return (BitsBinaryLinear if one_bit else SignedBinaryLinear)(module)
+        return (BitsBinaryConv2d if one_bit else SignedBinaryConv2d)(module)
     return copy.deepcopy(module)
 
 
@@ -156,8 +162,9 @@ def inference_module(graph: Graph, module: nn.Module, form: str = "signed",
     the bit."""
     if form not in FORMS:
         raise ValueError(f"inference form must be one of {', '.join(FORMS)}, not {form!r}")
+    bits = infer_bits(graph)
     with torch.no_grad():
         modules = {node.name: _rebuild(graph, node, module.get_submodule(node.name), form,
-                                       channels_last)
+                                       channels_last, bits)
                    for node in graph.nodes[1:]}
     return assemble(graph, modules, channels_last).eval()

@@ -81,9 +81,15 @@ def test_unmeasured_layers_are_estimated_from_the_measured_rate(cifar_table):
     same = [r for r in rows if r["op"] == "conv2d" and r["precision"] == "binary"]
     rate = sum(r["ms"] for r in same) / sum(r["work"] for r in same)
     macs = math.prod(shapes[node.name]) * shapes[node.inputs[0]][0] * 9   # hand count
-    layer = {l.name: l for l in cost_graph(deeper, f"measured:{path}").layers}[node.name]
-    assert layer.macs == macs
-    assert layer.ops == pytest.approx(rate * macs, rel=1e-12)
+    layers = {l.name: l for l in cost_graph(deeper, f"measured:{path}").layers}
+    assert layers[node.name].macs == macs
+    assert layers[node.name].ops == pytest.approx(rate * macs, rel=1e-12)
+    # a layer without MACs: per output element, from the same op (not all float layers)
+    bn = deeper["stage1.unit3.improvement.binconv.bn"]
+    norms = [r for r in rows if r["op"] == "batchnorm"]
+    assert {r["precision"] for r in rows if r["op"] == "conv2d"} >= {"float"}
+    per_element = sum(r["ms"] for r in norms) / sum(r["work"] for r in norms)
+    assert layers[bn.name].ops == pytest.approx(per_element * 64 * 32 * 32, rel=1e-12)
 
 
 def test_bad_tables_and_options_are_one_line_errors(tmp_path, cifar_table):

@@ -73,17 +73,20 @@ def assert_same_but_for_sign_flips(module, x, got, rtol=1e-5):
     to rounding, unless torch's own run of it had a pre-sign value that close to zero; and
     most samples must agree."""
     import torch
-    from mnas.ops.layers import ApproxSign, Sign
+    from mnas.ops.layers import ApproxSign, RSign, Sign, per_channel
     closest = torch.full((x.shape[0],), float("inf"))
 
-    def record(_, inputs, __):
-        pre = inputs[0].detach().flatten(1)
+    def record(module, inputs, __):
+        pre = inputs[0].detach()
+        if isinstance(module, RSign):       # it binarises x - threshold
+            pre = pre - per_channel(module.threshold.detach(), module.ndim)
+        pre = pre.flatten(1)
         scale = pre.abs().amax(1).clamp_min(1e-30)
         nonlocal closest
         closest = torch.minimum(closest, (pre.abs().amin(1) / scale))
 
     hooks = [m.register_forward_hook(record) for m in module.modules()
-             if isinstance(m, (Sign, ApproxSign))]
+             if isinstance(m, (Sign, ApproxSign, RSign))]
     try:
         with torch.no_grad():
             expected = module(x)

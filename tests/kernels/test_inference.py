@@ -65,18 +65,22 @@ def test_every_form_is_the_lowered_module_to_the_bit(spec, sets):
         assert torch.equal(last[0], last[1])
 
 
-def test_kernels_form_runs_exactly_the_binary_layers_fed_by_a_sign():
+def test_kernels_form_runs_exactly_the_binary_layers_with_a_binary_input():
+    """all_ops: sign -> grouped dilated conv, approx_sign -> scaled conv, sign -> binary
+    linear, rsign -> conv padded with 1 and rsign -> binary dense (RSign keeps its threshold:
+    the binary layer packs)."""
     graph = api.graph(ALL_OPS)
     module = inference_module(graph, to_module(graph), "kernels")
     kinds = {name: type(m) for name, m in module.named_modules()}
-    binary = [n for n in graph.nodes if getattr(n.params, "binary", False)]
-    assert binary
-    for node in binary:
-        fed_by_sign = graph[node.inputs[0]].op in ("sign", "approx_sign")
-        expected = (PackedBinaryLinear if node.op == "linear" else PackedBinaryConv2d)
-        assert (kinds[node.name] is expected) == fed_by_sign, node.name
-        if fed_by_sign:
-            assert kinds[node.inputs[0]] is PackSigns or len(graph.users[node.inputs[0]]) > 1
+    on_kernels = {n.name for n in graph.nodes if getattr(n.params, "binary", False)
+                  and graph[n.inputs[0]].op in ("sign", "approx_sign", "rsign")}
+    assert on_kernels == {"bconv", "sconv", "blin", "pconv", "bdense"}
+    for name in on_kernels:
+        assert kinds[name] is (PackedBinaryLinear if name in ("blin", "bdense")
+                               else PackedBinaryConv2d), name
+    assert [kinds[n] for n in ("sign", "sign2")] == [PackSigns, PackSigns]
+    assert kinds["asign"] is PackSigns
+    assert kinds["rsign"] is not PackSigns and kinds["vsign"] is not PackSigns
 
 
 def test_bits_round_trip_by_hand():

@@ -1,6 +1,7 @@
 """The bit-packed kernels against the float simulation (torch's conv2d of the +-1 tensors):
-every code path this machine runs, random shapes, padding, strides, groups, dilation, odd
-channel counts, scale and bias, both memory layouts; the packed words against hand counts."""
+every code path this machine runs, random shapes, padding (with 0, +1 or -1), strides,
+groups, dilation, odd channel counts, scale and bias, both memory layouts; the packed words
+against hand counts."""
 
 from __future__ import annotations
 
@@ -29,10 +30,14 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def float_simulation(x, w, stride, padding, dilation, groups, scale=None, bias=None):
-    """What the lowered module computes: conv2d of sign(x) and sign(w), zero padding."""
-    y = F.conv2d(torch.where(x >= 0, 1.0, -1.0), torch.where(w >= 0, 1.0, -1.0), None,
-                 stride, padding, dilation, groups)
+def float_simulation(x, w, stride, padding, dilation, groups, scale=None, bias=None,
+                     pad_value=0.0):
+    """What the lowered module computes: conv2d of sign(x) and sign(w), the border padded
+    with zeros (or `pad_value`)."""
+    x = torch.where(x >= 0, 1.0, -1.0)
+    if pad_value:
+        x, padding = F.pad(x, (padding,) * 4, value=pad_value), 0
+    y = F.conv2d(x, torch.where(w >= 0, 1.0, -1.0), None, stride, padding, dilation, groups)
     if scale is not None:
         y = y * scale.reshape(1, -1, 1, 1)
     return y if bias is None else y + bias.reshape(1, -1, 1, 1)
@@ -47,14 +52,15 @@ def random_case(seed: int):
     return dict(seed=seed, batch=rng.randint(1, 3), c=cg * groups, o=og * groups, groups=groups,
                 kernel=kernel, stride=rng.choice([1, 1, 2, 3]), padding=rng.randint(0, 3),
                 dilation=rng.choice([1, 1, 2]) if size > 2 * kernel else 1, size=size,
-                scale=rng.random() < 0.3, bias=rng.random() < 0.3)
+                scale=rng.random() < 0.3, bias=rng.random() < 0.3,
+                pad_value=rng.choice([0.0, 0.0, 1.0, -1.0]))
 
 
 CASES = [random_case(seed) for seed in range(24)]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "{c}-{o}-g{groups}-k{kernel}-s{stride}-"
-                         "p{padding}-d{dilation}-{size}px-b{batch}".format(**c))
+                         "p{padding}={pad_value:g}-d{dilation}-{size}px-b{batch}".format(**c))
 def test_every_path_equals_the_float_simulation(case):
     gen = torch.Generator().manual_seed(case["seed"])
     c, o, g, k = case["c"], case["o"], case["groups"], case["kernel"]
@@ -66,7 +72,8 @@ def test_every_path_equals_the_float_simulation(case):
     s, p, d = case["stride"], case["padding"], case["dilation"]
     if (case["size"] + 2 * p - d * (k - 1) - 1) < 0:
         pytest.skip("empty output")
-    expected = float_simulation(x, w, s, p, d, g, scale, bias)
+    pv = case["pad_value"]
+    expected = float_simulation(x, w, s, p, d, g, scale, bias, pv)
     packed_w = ops.pack_weight(w, g)
     for path in PATHS:
         for layout in (torch.contiguous_format, torch.channels_last):
@@ -74,10 +81,29 @@ def test_every_path_equals_the_float_simulation(case):
             packed = ops.pack_signs(xl, g, path=path)
             assert torch.equal(packed, reference.pack_signs(x, g)), (path, layout)
             y = ops.binary_conv2d(packed, packed_w, c, o, (k, k), (s, s), (p, p), (d, d), scale,
-                                  bias, channels_last=layout == torch.channels_last, path=path)
+                                  bias, pv, channels_last=layout == torch.channels_last,
+                                  path=path)
             assert y.shape == expected.shape
             assert torch.equal(y, expected), (path, layout, (y - expected).abs().max())
             assert y.is_contiguous(memory_format=layout)
+
+
+def test_threads_split_the_work_without_changing_the_result():
+    """Big enough for several tasks per thread (a task is at least 65,536 words)."""
+    gen = torch.Generator().manual_seed(7)
+    x, w = torch.randn(2, 256, 28, 28, generator=gen), torch.randn(64, 256, 3, 3, generator=gen)
+    expected = float_simulation(x, w, 1, 1, 1, 1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for path in PATHS[1:]:
+            for layout in (torch.contiguous_format, torch.channels_last):
+                packed = ops.pack_signs(x.contiguous(memory_format=layout), path=path)
+                y = ops.binary_conv2d(packed, ops.pack_weight(w), 256, 64, (3, 3), (1, 1),
+                                      (1, 1), path=path)
+                assert torch.equal(y, expected), (path, layout)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_binary_linear_is_a_1x1_convolution_of_vectors():
