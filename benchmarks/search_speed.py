@@ -15,6 +15,7 @@ import argparse
 import os
 import platform
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -78,6 +79,7 @@ def search_speed(trials: int, workers: list[int]) -> None:
     print(f"\nmnas search --budget mobilenet-0.75 --trials {trials} (whole command, fresh study):")
     for n in workers:
         with tempfile.TemporaryDirectory() as tmp:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             result = subprocess.run(
                 [sys.executable, "-m", "mnas", "search", "--budget", "mobilenet-0.75",
@@ -85,9 +87,12 @@ def search_speed(trials: int, workers: list[int]) -> None:
                 cwd=ROOT, capture_output=True, text=True,
                 env={**os.environ, "PYTHONPATH": str(ROOT)})
             seconds = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if result.returncode:
             raise SystemExit(result.stderr)
-        print(f"  --workers {n}: {seconds:6.1f} s  ({trials / seconds:5.1f} trials/s overall)")
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        print(f"  --workers {n}: wall {seconds:6.1f} s ({trials / seconds:5.1f} trials/s), "
+              f"CPU {cpu:6.1f} s (all its processes)")
 
 
 def main(argv=None) -> None:

@@ -72,6 +72,8 @@ def _rows(report):
 def test_every_layer_under_the_paper_convention(graph):
     report = cost_graph(graph)
     assert _rows(report) == PAPER
+    for layer in report.layers:             # integer counts stay integers (JSON prints them so)
+        assert all(type(getattr(layer, c)) is int for c in COLUMNS[1:-2] + ("size_bits",))
     t = report.totals
     assert (t.bops, t.flops, t.ops, t.macs) == (294_912, 8_192, 4_608 + 8_192, 304_288)
     assert (t.params, t.binary_params, t.float_params) == (5_978, 5_632, 346)
