@@ -73,7 +73,8 @@ TARGETS = (
             "mnas/ops/activation.py::_lower_sign,_lower_approx_sign,_lower_relu",
             "mnas/ops/pool.py::_lower,_lower_gap", "mnas/ops/merge.py::_lower",
             "mnas/ops/reshape.py::_lower_shuffle,_lower_flatten"),
-           ("tests/lower/test_layers.py", "tests/lower/test_ops.py", "tests/ops/test_op_rules.py",
+           ("tests/lower/test_layers.py", "tests/lower/test_layer_details.py",
+            "tests/lower/test_ops.py", "tests/ops/test_op_rules.py",
             "tests/lower/test_lowered_semantics.py", "tests/lower/test_training.py",
             f"{PRECISION}::test_all_ops_fixture_by_hand",
             f"{PRECISION}::test_binary_layers_carry_bops_only_and_float_layers_flops_only"

@@ -1,0 +1,67 @@
+"""Details of the lowered layers that the network-level tests do not reach: dtypes other than
+float32, initial values after re-initialisation, and the plain forward used while tracing
+(autograd Functions do not serialise, so a traced graph must not contain them)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mnas.ops.layers import (ApproxSign, BatchNorm, BinaryConv2d, BinaryLinear, Conv2d, Linear,
+                             ScaledBinaryConv2d, Sign, binarize)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_binarize_keeps_the_input_dtype(dtype):
+    x = torch.tensor([-1.5, -0.0, 0.0, 2.0], dtype=dtype)
+    out = binarize(x)
+    assert out.dtype == dtype and out.tolist() == [-1, 1, 1, 1]
+    assert Sign()(x).dtype == dtype and ApproxSign()(x).dtype == dtype
+
+
+@pytest.mark.parametrize("module", [Conv2d(2, 3, 3, bias=True), BinaryConv2d(2, 3, 3, bias=True),
+                                    Linear(4, 3), BinaryLinear(4, 3)],
+                         ids=["conv", "binary-conv", "linear", "binary-linear"])
+def test_biases_start_at_zero_and_weights_he_normal(module):
+    """layers.py: biases start at zero; torch's own default would be uniform, not zero."""
+    with torch.no_grad():
+        module.bias.fill_(1.0)
+    module.reset_parameters()
+    assert torch.count_nonzero(module.bias) == 0
+    assert torch.count_nonzero(module.weight) == module.weight.numel()
+
+
+def test_he_normal_spread_is_fan_in_with_relu_gain():
+    """std = sqrt(2 / fan_in) (He et al.); fan-out would give sqrt(2 / (64 * 9)) here."""
+    torch.manual_seed(0)
+    conv = Conv2d(16, 64, 3)
+    assert abs(conv.weight.std().item() / (2 / (16 * 9)) ** 0.5 - 1) < 0.05
+
+
+def test_batchnorm_reset_clears_running_statistics():
+    bn = BatchNorm(3)
+    bn.train()(torch.randn(8, 3, 4, 4) * 5 + 2)
+    assert bn.num_batches_tracked == 1 and bn.running_mean.abs().sum() > 0
+    with torch.no_grad():
+        bn.weight.fill_(3.0)
+    bn.reset_parameters()
+    assert bn.running_mean.tolist() == [0, 0, 0] and bn.running_var.tolist() == [1, 1, 1]
+    assert bn.num_batches_tracked == 0 and bn.weight.tolist() == [1, 1, 1]
+
+
+@pytest.mark.parametrize("module,shape", [
+    (Sign(1.0), (2, 3, 4, 4)), (ApproxSign(), (2, 3, 4, 4)),
+    (BinaryConv2d(3, 4, 3, padding=1), (2, 3, 4, 4)),
+    (ScaledBinaryConv2d(3, 4, 3, padding=1), (2, 3, 4, 4)), (BinaryLinear(6, 2), (2, 6)),
+], ids=["sign", "approx-sign", "binary-conv", "scaled-binary-conv", "binary-linear"])
+def test_traced_layers_save_and_load_back(module, shape):
+    """An autograd Function in the trace cannot be saved ("Could not export Python function
+    call"), so tracing must take the plain forward."""
+    import io
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    expected = module(x).detach()
+    traced = torch.jit.trace(module, x)
+    buffer = io.BytesIO()
+    torch.jit.save(traced, buffer)
+    buffer.seek(0)
+    assert torch.equal(torch.jit.load(buffer)(x), expected)
