@@ -54,6 +54,7 @@ def test_batchnorm_reset_clears_running_statistics():
     (BinaryConv2d(3, 4, 3, padding=1), (2, 3, 4, 4)),
     (ScaledBinaryConv2d(3, 4, 3, padding=1), (2, 3, 4, 4)), (BinaryLinear(6, 2), (2, 6)),
 ], ids=["sign", "approx-sign", "binary-conv", "scaled-binary-conv", "binary-linear"])
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")     # what export uses
 def test_traced_layers_save_and_load_back(module, shape):
     """An autograd Function in the trace cannot be saved ("Could not export Python function
     call"), so tracing must take the plain forward."""
@@ -65,3 +66,35 @@ def test_traced_layers_save_and_load_back(module, shape):
     torch.jit.save(traced, buffer)
     buffer.seek(0)
     assert torch.equal(torch.jit.load(buffer)(x), expected)
+
+
+def test_pooling_computes_max_or_mean_by_hand():
+    from mnas.ops.layers import GlobalAvgPool, Pool2d
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)     # rows 0-3, 4-7, 8-11, 12-15
+    assert Pool2d("max", 2, 2)(x).flatten().tolist() == [5, 7, 13, 15]
+    assert Pool2d("avg", 2, 2)(x).flatten().tolist() == [2.5, 4.5, 10.5, 12.5]
+    # 5x5, window 2 stride 2, ceil mode: a third, partial window per row and column
+    y = torch.arange(25.0).reshape(1, 1, 5, 5)
+    assert Pool2d("max", 2, 2, ceil_mode=True)(y).flatten().tolist() == \
+        [6, 8, 9, 16, 18, 19, 21, 23, 24]
+    # window 3 stride 1 padding 1 at the corner: max of the 2x2 top-left block
+    assert Pool2d("max", 3, 1, padding=1)(x)[0, 0, 0, 0].item() == 5
+    assert GlobalAvgPool()(x).tolist() == [[7.5]]
+    with pytest.raises(ValueError, match="pool kind must be 'max' or 'avg', not 'min'"):
+        Pool2d("min", 2, 2)
+
+
+def test_merges_by_hand():
+    from mnas.ops.layers import Merge
+    a, b, c = (torch.full((1, 2, 1, 1), v) for v in (1.0, 10.0, 100.0))
+    assert Merge("add")(a, b, c).flatten().tolist() == [111, 111]
+    assert Merge("concat")(a, b, c).flatten().tolist() == [1, 1, 10, 10, 100, 100]
+    with pytest.raises(ValueError, match="merge kind must be concat, add or add_last, not 'mul'"):
+        Merge("mul")
+
+
+def test_batchnorm_checks_the_input_rank():
+    with pytest.raises(ValueError, match="expected a 4-D input \\(with batch\\), got 3-D"):
+        BatchNorm(3)(torch.zeros(3, 4, 4))
+    with pytest.raises(ValueError, match="expected a 2-D input \\(with batch\\), got 4-D"):
+        BatchNorm(3, ndim=1)(torch.zeros(2, 3, 1, 1))
