@@ -98,3 +98,27 @@ def test_batchnorm_checks_the_input_rank():
         BatchNorm(3)(torch.zeros(3, 4, 4))
     with pytest.raises(ValueError, match="expected a 2-D input \\(with batch\\), got 4-D"):
         BatchNorm(3, ndim=1)(torch.zeros(2, 3, 1, 1))
+
+
+def test_defaults_of_directly_built_layers_are_torchs():
+    """`mnas export --format python` rebuilds layers from their constructor arguments, so the
+    defaults matter: BatchNorm eps 1e-5, momentum 0.1 (torch's); pooling without padding or
+    ceil mode."""
+    from mnas.ops.layers import Pool2d
+    bn = BatchNorm(4)
+    assert (bn.eps, bn.momentum, bn.ndim, bn.weight is not None, bn.bias is not None) == \
+        (1e-5, 0.1, 3, True, True)
+    y = torch.zeros(1, 1, 5, 5)
+    assert Pool2d("max", 2, 2)(y).shape[-2:] == (2, 2)
+    assert Pool2d("avg", 2, 2)(y).shape[-2:] == (2, 2)
+    assert Pool2d("avg", 2, 2, ceil_mode=True)(y).shape[-2:] == (3, 3)
+
+
+def test_binary_linear_adds_its_bias():
+    torch.manual_seed(0)
+    lin = BinaryLinear(8, 3, bias=True)
+    with torch.no_grad():
+        lin.bias.copy_(torch.tensor([0.5, -1.0, 2.0]))
+    x = torch.randn(4, 8)
+    expected = x @ torch.where(lin.weight >= 0, 1.0, -1.0).T + torch.tensor([0.5, -1.0, 2.0])
+    assert torch.allclose(lin(x), expected)

@@ -124,3 +124,26 @@ def test_all_ops_fixture_layers_by_hand():
     report = {layer.name: layer for layer in api.cost(ALL_OPS).layers}
     for name, shape, params in ALL_OPS_BY_HAND:
         assert (report[name].shape, report[name].params) == (shape, params), name
+
+
+def test_module_class_is_named_after_the_network():
+    from mnas.ir.graph import Graph
+    from mnas.lower.torch import class_name
+    graph = api.graph(SPECS / "mobilenet_v1.yaml")
+    assert type(to_module(graph)).__name__ == "MobileNet_v1"
+    for name, expected in (("MeliusNet22", "MeliusNet22"), ("3-net", "_3_net"),
+                           ("class", "_class"), ("", "Network"), ("ok.net", "ok_net")):
+        assert class_name(Graph(name, graph.nodes)) == expected
+
+
+def test_example_input_is_a_fixed_normal_sample_with_batch():
+    from mnas.lower.torch import example_input
+    graph = api.graph(SPECS / "meliusnet-cifar.yaml")
+    x = example_input(graph)
+    assert x.shape == (1, *graph.input.params.shape)
+    expected = torch.randn((1, *graph.input.params.shape),
+                           generator=torch.Generator().manual_seed(0))
+    assert torch.equal(x, expected)
+    assert not torch.equal(example_input(graph, seed=1), expected)
+    assert example_input(graph, batch=3).shape[0] == 3
+    assert example_input(graph, device="meta").device.type == "meta"
