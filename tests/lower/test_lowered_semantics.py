@@ -147,3 +147,26 @@ def test_example_input_is_a_fixed_normal_sample_with_batch():
     assert not torch.equal(example_input(graph, seed=1), expected)
     assert example_input(graph, batch=3).shape[0] == 3
     assert example_input(graph, device="meta").device.type == "meta"
+
+
+@pytest.mark.parametrize("layers,message", [
+    (["a", "a.b.c"], "layer 'a' is also the scope of layer 'a.b.c'"),
+    (["a.b", "a.b.c.d"], "layer 'a.b' is also the scope of layer 'a.b.c.d'"),
+    (["a.b.c", "a.b.c.d"], "layer 'a.b.c' is also the scope of layer 'a.b.c.d'"),
+])
+def test_a_layer_that_scopes_deeper_layers_is_rejected(tmp_path, layers, message):
+    from mnas.lower.torch import LowerError
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: bad\ninput: [3, 8, 8]\nlayers:\n" +
+                    "".join(f"  - {{name: {n}, op: relu}}\n" for n in layers))
+    with pytest.raises(LowerError, match=message):
+        to_module(api.graph(spec))
+
+
+def test_sibling_and_cousin_layers_lower(tmp_path):
+    spec = tmp_path / "ok.yaml"
+    spec.write_text("name: ok\ninput: [3, 8, 8]\nlayers:\n" + "".join(
+        f"  - {{name: {n}, op: relu}}\n" for n in ("a.b", "a.c", "ab.c", "b.a.b")))
+    module = to_module(api.graph(spec))
+    assert [n for n, _ in module.named_modules() if n.count(".") >= 1] == \
+        ["a.b", "a.c", "ab.c", "b.a", "b.a.b"]

@@ -120,3 +120,11 @@ def test_batchnorm_lowering_keeps_eps_and_momentum(tmp_path):
     path = _net(tmp_path, "  - {name: bn, op: batchnorm, eps: 0.001, momentum: 0.25}\n")
     bn = to_module(api.graph(path)).bn
     assert (bn.eps, bn.momentum, bn.num_features, bn.ndim) == (0.001, 0.25, 4, 3)
+
+
+def test_binary_conv_bias_is_a_float_parameter(tmp_path):
+    """A binary conv's bias stays 32-bit: 8 x 4 x 9 one-bit weights and 8 float biases."""
+    path = _net(tmp_path, "  - {name: b, op: conv2d, out: 8, kernel: 3, binary: true, bias: true}\n")
+    layer = api.cost(path).layers[-1]
+    assert (layer.binary_params, layer.float_params, layer.params) == (288, 8, 296)
+    assert layer.size_bits == 288 + 8 * 32
