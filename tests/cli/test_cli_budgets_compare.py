@@ -12,7 +12,8 @@ import pytest
 
 from conftest import ROOT, run_cli
 from mnas.cli import main
-from mnas.cost.budgets import preset_budget
+
+from hand_counts import MELIUSNET42_MIB, MELIUSNET42_OPS, mobilenet_mib, mobilenet_ops
 
 FORMATS = ("table", "csv", "json", "markdown")
 
@@ -37,10 +38,10 @@ def test_budgets_every_format_lists_every_preset(capsys, fmt):
         assert name in out
     if fmt == "json":
         rows = json.loads(out)
-        assert [r["ops"] for r in rows] == [preset_budget(r["budget"]).ops for r in rows]
+        assert [r["ops"] for r in rows] == [mobilenet_ops(w) for w in (0.25, 0.5, 0.75, 1.0)]
     if fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(out)))
-        assert float(rows[1]["size_mib"]) == preset_budget("mobilenet-0.5").size_mib
+        assert float(rows[1]["size_mib"]) == pytest.approx(mobilenet_mib(0.5))
     if fmt in ("table", "markdown"):
         assert "convention 'paper'" in out
 
@@ -48,8 +49,8 @@ def test_budgets_every_format_lists_every_preset(capsys, fmt):
 def test_budgets_convention_larq_counts_the_classifier(capsys):
     _, out, _ = _run(capsys, "budgets", "--format", "json", "--convention", "larq")
     rows = {r["budget"]: r for r in json.loads(out)}
-    assert rows["mobilenet-1.0"]["ops"] == preset_budget("mobilenet-1.0", "larq").ops
-    assert rows["mobilenet-1.0"]["ops"] > preset_budget("mobilenet-1.0", "paper").ops
+    assert rows["mobilenet-1.0"]["ops"] == mobilenet_ops(1.0, "larq") == 568_740_352
+    assert rows["mobilenet-0.25"]["ops"] == mobilenet_ops(0.25) + 256_000
 
 
 def test_compare_against_a_budget(capsys):
@@ -61,9 +62,12 @@ def test_compare_against_a_budget(capsys):
     assert mobilenet["overrides"] == "width=0.75" and melius["overrides"] == "-"
     assert mobilenet["ops_pct"] == pytest.approx(100) and mobilenet["size_pct"] == pytest.approx(100)
     assert mobilenet["fits"] is True
-    budget = preset_budget("mobilenet-0.75")
-    assert melius["ops_pct"] == pytest.approx(100 * melius["ops"] / budget.ops)
-    assert melius["fits"] is (melius["ops"] <= budget.ops and melius["size_mib"] <= budget.size_mib)
+    # hand counts: MeliusNet42 needs 325,460,352 OPs and 10.10 MiB against MobileNet-0.75's
+    # 324,632,448 and 9.863 MiB: 100.26% and 102.4%, so it does not fit (README.md)
+    assert melius["ops"] == MELIUSNET42_OPS and melius["size_mib"] == pytest.approx(MELIUSNET42_MIB)
+    assert melius["ops_pct"] == pytest.approx(100 * MELIUSNET42_OPS / mobilenet_ops(0.75))
+    assert round(melius["ops_pct"], 2) == 100.26 and round(melius["size_pct"], 1) == 102.4
+    assert melius["fits"] is False
     assert set(melius) >= {"bops", "flops", "ops", "params", "size_mib"}
 
 
@@ -93,8 +97,18 @@ def test_compare_with_explicit_limits(capsys):
     _, out, _ = _run(capsys, "compare", "specs/meliusnet22.yaml", "--max-ops", "1e9",
                      "--format", "json")
     row, = json.loads(out)
-    assert row["ops_pct"] == pytest.approx(row["ops"] / 1e7) and row["size_pct"] is None
+    # MeliusNet22: 208,130,048 OPs (README.md's table; Table 1 prints 2.08e8)
+    assert row["ops"] == 208_130_048
+    assert row["ops_pct"] == pytest.approx(20.8130048) and row["size_pct"] is None
     assert row["fits"] is True
+    _, out, _ = _run(capsys, "compare", "specs/meliusnet22.yaml", "--max-ops", "208130047",
+                     "--format", "json")
+    row, = json.loads(out)
+    assert row["fits"] is False                 # one op over the limit
+    _, out, _ = _run(capsys, "compare", "specs/meliusnet22.yaml", "--max-ops", "208130048",
+                     "--format", "json")
+    row, = json.loads(out)
+    assert row["fits"] is True                  # exactly at the limit
 
 
 @pytest.mark.parametrize("argv,message", [

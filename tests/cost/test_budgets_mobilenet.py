@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 
 from mnas import api
-from mnas.cost.budgets import PRESETS, SPECS_DIR, all_budgets, preset_budget, resolve_budget
+from mnas.cost.budgets import SPECS_DIR, all_budgets, preset_budget, resolve_budget
 from mnas.errors import BudgetError
 from mnas.spec.expr import round_half_up
+
+from hand_counts import mobilenet_mib, mobilenet_ops
 
 # MobileNet paper, Table 6: (million mult-adds incl. the FC layer, million parameters), as printed
 PRINTED = {0.25: ("41", "0.5"), 0.5: ("149", "1.3"), 0.75: ("325", "2.6"), 1.0: ("569", "4.2")}
@@ -29,31 +31,44 @@ def test_mobilenet_mult_adds_and_params_match_the_mobilenet_paper(width):
     assert report.totals.bops == 0 and report.totals.binary_params == 0
 
 
-@pytest.mark.parametrize("width", sorted(PRINTED))
-def test_budget_is_the_cost_of_the_spec_under_each_convention(width):
-    name = f"mobilenet-{float(width)}"
-    for convention in ("paper", "larq"):
-        budget = preset_budget(name, convention)
-        t = api.cost(SPECS_DIR / "mobilenet_v1.yaml", {"width": width}, convention).totals
-        assert (budget.ops, budget.size_mib, budget.convention) == (t.ops, t.size_mib, convention)
-    # 'larq' counts the classifier (int(1024 * width) inputs -> 1000 classes), 'paper' does not
-    fc_macs = int(1024 * width) * 1000
-    assert preset_budget(name, "larq").ops - preset_budget(name, "paper").ops == fc_macs
-    assert preset_budget(name, "larq").size_mib == preset_budget(name, "paper").size_mib
+@pytest.mark.parametrize("width", [0.25, 0.5, 0.75, 1.0])
+@pytest.mark.parametrize("convention", ["paper", "larq"])
+def test_budget_is_mobilenet_counted_by_hand(width, convention):
+    """tests/hand_counts.py: MACs and parameters counted from the MobileNet paper's structure;
+    'larq' adds the classifier's MACs (int(1024 * width) inputs -> 1000 classes), 'paper' not."""
+    budget = preset_budget(f"mobilenet-{width}", convention)
+    assert budget.ops == mobilenet_ops(width, convention)
+    assert budget.size_mib == mobilenet_mib(width)
+    assert budget.convention == convention
+    assert budget.source == f"specs/mobilenet_v1.yaml --set width={width}"
 
 
 def test_budget_table_lists_every_preset_in_order():
     df = api.budget_table("paper")
-    assert list(df["budget"]) == list(PRESETS)
-    assert list(df["ops"]) == [b.ops for b in all_budgets("paper")]
+    assert list(df["budget"]) == ["mobilenet-0.25", "mobilenet-0.5", "mobilenet-0.75",
+                                  "mobilenet-1.0"]
+    assert list(df["ops"]) == [mobilenet_ops(w) for w in (0.25, 0.5, 0.75, 1.0)]
+    assert list(df["size_mib"]) == [mobilenet_mib(w) for w in (0.25, 0.5, 0.75, 1.0)]
+    assert [b.name for b in all_budgets("larq")] == list(df["budget"])
     assert df["ops"].is_monotonic_increasing and df["size_mib"].is_monotonic_increasing
     assert all(src.startswith("specs/mobilenet_v1.yaml --set width=") for src in df["source"])
 
 
 def test_budget_usage_and_fit():
+    """MobileNet-0.5 by hand: 148,985,088 OPs, 1,331,592 parameters (5.0796 MiB); a network
+    exactly at both limits fits, one op or one 32-bit parameter more does not."""
     b = preset_budget("mobilenet-0.5")
-    assert b.fits(b.ops, b.size_mib) and not b.fits(b.ops * 1.001, b.size_mib)
-    assert b.usage(b.ops / 2, b.size_mib) == (0.5, 1.0)
+    ops, mib = 148_985_088, 1_331_592 * 4 / 2 ** 20
+    assert b.fits(ops, mib)
+    assert not b.fits(ops + 1, mib)
+    assert not b.fits(ops, (1_331_592 + 1) * 4 / 2 ** 20)
+    assert b.fits(0, 0)
+    assert b.usage(ops / 2, mib) == (0.5, 1.0)
+    assert b.usage(ops * 1.25, mib / 4) == (1.25, 0.25)
+    unbounded = resolve_budget(max_ops=1e8)
+    assert (unbounded.ops, unbounded.size_mib) == (1e8, None)
+    assert unbounded.fits(1e8, 1e9) and not unbounded.fits(1e8 + 1, 0)
+    assert unbounded.usage(5e7, 3.0) == (0.5, None)
     custom = resolve_budget("mobilenet-0.5", max_ops=1e8)
     assert (custom.ops, custom.size_mib) == (1e8, b.size_mib)
     with pytest.raises(BudgetError, match="did you mean 'mobilenet-0.5'"):

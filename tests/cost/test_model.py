@@ -103,10 +103,25 @@ def test_reduction_gives_multiple_of_32_widths():
 
 
 def test_cost_is_deterministic_and_torch_free():
+    """Two processes with different hash seeds, each costing twice, print the same layers and
+    totals (README.md's MeliusNet59 figures), and neither imports torch."""
+    import os
     import subprocess
     import sys
-    code = ("import sys; from mnas import api; api.cost('specs/meliusnet59.yaml'); "
-            "assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=SPECS.parent)
-    assert out.stdout.strip() == "ok", out.stderr
+    code = ("import sys, json; from dataclasses import asdict; from mnas import api\n"
+            "a, b = (api.cost('specs/meliusnet59.yaml') for _ in range(2))\n"
+            "assert a == b\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n"
+            "print(json.dumps([asdict(a.totals), [asdict(l) for l in a.layers]]))")
+    runs = []
+    for seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             cwd=SPECS.parent, env={**os.environ, "PYTHONHASHSEED": seed})
+        assert out.returncode == 0, out.stderr
+        runs.append(out.stdout)
+    assert runs[0] == runs[1]
+    import json
+    totals, layers = json.loads(runs[0])
+    assert (totals["bops"], totals["flops"], totals["params"]) == \
+        (18_316_247_040, 245_762_048, 55_555_336)
+    assert len(layers) == len(api.graph(SPECS / "meliusnet59.yaml").nodes)

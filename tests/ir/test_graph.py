@@ -13,7 +13,7 @@ from mnas.ir.lint import lint
 from mnas.ops.activation import NoParams
 from mnas.ops.conv import Conv2dParams
 from mnas.ops.io import InputParams
-from mnas.ops.registry import REGISTRY, OpDef, all_ops, register
+from mnas.ops.registry import REGISTRY, OpDef, UnknownOpError, all_ops, register
 
 
 def graph(*nodes):
@@ -33,7 +33,7 @@ def test_duplicate_names():
 
 
 def test_unknown_op_and_dangling_input():
-    with pytest.raises(Exception, match="unknown op 'rleu'"):
+    with pytest.raises(UnknownOpError, match="unknown op 'rleu'.*did you mean 'relu'"):
         lint(graph(Node("r", "rleu", ("input",), NoParams())))
     with pytest.raises(GraphError, match="unknown input 'nope'"):
         lint(graph(Node("r", "relu", ("nope",), NoParams())))

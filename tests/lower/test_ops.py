@@ -20,14 +20,23 @@ def test_all_ops_fixture_uses_every_registered_op():
 
 @pytest.mark.parametrize("name", sorted(all_ops()))
 def test_every_op_lowers_to_a_module(name):
+    """...a module that takes inputs of the IR's shapes, returns the IR's output shape, and has
+    the parameters the cost model counts (values from the all-ops fixture's first use of the
+    op; tests/lower/test_lowered_semantics.py has them by hand)."""
     import torch
     graph = api.graph(ALL_OPS)
-    shapes = api.cost(ALL_OPS).layers
+    layers = {layer.name: layer for layer in api.cost(ALL_OPS).layers}
     node = next(n for n in graph.nodes if n.op == name)
-    by_name = {layer.name: layer.shape for layer in shapes}
-    module = all_ops()[name].lower(node.params, tuple(by_name[i] for i in node.inputs),
-                                   by_name[node.name])
+    ins = tuple(layers[i].shape for i in node.inputs)
+    module = all_ops()[name].lower(node.params, ins, layers[node.name].shape)
     assert isinstance(module, torch.nn.Module)
+    assert sum(p.numel() for p in module.parameters()) == layers[node.name].params
+    gen = torch.Generator().manual_seed(0)
+    args = [torch.randn((2, *shape), generator=gen)
+            for shape in ins or (layers[node.name].shape,)]     # the input op passes it on
+    out = module.eval()(*args)
+    assert tuple(out.shape) == (2, *layers[node.name].shape)
+    assert torch.isfinite(out).all()
 
 
 def test_registry_rejects_an_op_without_lowering():

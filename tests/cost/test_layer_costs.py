@@ -1,0 +1,128 @@
+"""Every column of every layer of a small network, counted by hand, under the paper's
+convention and under a convention that changes every field (so a rule that only happens to
+give the right number at the paper's defaults, such as multiplying by binary_bits = 1, shows).
+Also the per-layer table and the block / stage roll-ups built from them."""
+
+from __future__ import annotations
+
+import pytest
+
+from mnas.cost.conventions import Convention
+from mnas.cost.model import cost_graph
+from mnas.spec.expand import build_graph
+from mnas.spec.load import load_spec
+
+NET = """
+name: hand
+input: [16, 8, 8]
+layers:
+  - name: body
+    layers:
+      - {name: bn, op: batchnorm}
+      - {name: sign, op: sign}
+      - {name: bconv, op: conv2d, binary: true, out: 32, kernel: 3}
+      - {name: conv, op: conv2d, out: 32, kernel: 1, groups: 4, inputs: [input]}
+      - {name: cat, op: concat, inputs: [body.bconv, body.conv]}
+  - name: head
+    layers:
+      - {name: pool, op: global_avgpool}
+      - {name: bfc, op: linear, binary: true, out: 16}
+      - {name: fc, op: linear, out: 10}
+"""
+COLUMNS = ("precision", "params", "binary_params", "float_params", "macs", "bops", "flops",
+           "ops", "size_bits")
+
+# By hand. bn: 16 channels, gamma + beta. bconv: 32 x 16 x 9 = 4,608 one-bit weights, x 8 x 8
+# = 294,912 MACs. conv: 32 x (16 / 4) = 128 weights, x 64 = 8,192 MACs. bfc: 64 x 16 = 1,024
+# one-bit weights and MACs, 16 bias. fc: 16 x 10 = 160 weights and MACs, 10 bias.
+PAPER = {  # OPs = BOPs / 64 + FLOPs; the FC layers' MACs are not ops; 1 / 32 bits
+    "input": ("-", 0, 0, 0, 0, 0, 0, 0, 0),
+    "body.bn": ("float", 32, 0, 32, 0, 0, 0, 0, 32 * 32),
+    "body.sign": ("-", 0, 0, 0, 0, 0, 0, 0, 0),
+    "body.bconv": ("binary", 4_608, 4_608, 0, 294_912, 294_912, 0, 4_608, 4_608),
+    "body.conv": ("float", 128, 0, 128, 8_192, 0, 8_192, 8_192, 128 * 32),
+    "body.cat": ("-", 0, 0, 0, 0, 0, 0, 0, 0),
+    "head.pool": ("-", 0, 0, 0, 0, 0, 0, 0, 0),
+    "head.bfc": ("binary", 1_040, 1_024, 16, 1_024, 0, 0, 0, 1_024 + 16 * 32),
+    "head.fc": ("float", 170, 0, 170, 160, 0, 0, 0, 170 * 32),
+}
+# speed-up 32, FC counted, BN 4 per channel, 2-bit binary and 16-bit other parameters, MB = 1e6
+ODD = Convention("odd", "every field changed", binary_speedup=32, fc_in_ops=True,
+                 bn_params_per_channel=4, binary_bits=2, float_bits=16, mb_bytes=10 ** 6)
+ODD_LAYERS = {
+    "body.bn": ("float", 64, 0, 64, 0, 0, 0, 0, 64 * 16),
+    "body.bconv": ("binary", 4_608, 4_608, 0, 294_912, 294_912, 0, 9_216, 4_608 * 2),
+    "body.conv": ("float", 128, 0, 128, 8_192, 0, 8_192, 8_192, 128 * 16),
+    "head.bfc": ("binary", 1_040, 1_024, 16, 1_024, 1_024, 0, 32, 1_024 * 2 + 16 * 16),
+    "head.fc": ("float", 170, 0, 170, 160, 0, 160, 160, 170 * 16),
+}
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory):
+    path = tmp_path_factory.mktemp("net") / "hand.yaml"
+    path.write_text(NET)
+    return build_graph(load_spec(path))
+
+
+def _rows(report):
+    return {layer.name: tuple(getattr(layer, c) for c in COLUMNS) for layer in report.layers}
+
+
+def test_every_layer_under_the_paper_convention(graph):
+    report = cost_graph(graph)
+    assert _rows(report) == PAPER
+    for layer in report.layers:             # integer counts stay integers (JSON prints them so)
+        assert all(type(getattr(layer, c)) is int for c in COLUMNS[1:-2] + ("size_bits",))
+    t = report.totals
+    assert (t.bops, t.flops, t.ops, t.macs) == (294_912, 8_192, 4_608 + 8_192, 304_288)
+    assert (t.params, t.binary_params, t.float_params) == (5_978, 5_632, 346)
+    assert t.size_bits == 5_632 + 346 * 32 and t.size_mib == (5_632 + 346 * 32) / 8 / 2 ** 20
+    assert report.input == (16, 8, 8) and report.name == "hand"
+    assert [layer.shape for layer in report.layers][-4:] == [(64, 8, 8), (64,), (16,), (10,)]
+
+
+def test_every_layer_under_a_convention_that_changes_every_field(graph):
+    report = cost_graph(graph, ODD)
+    rows = _rows(report)
+    for name, row in ODD_LAYERS.items():
+        assert rows[name] == row, name
+    t = report.totals
+    assert (t.bops, t.flops, t.ops) == (295_936, 8_352, 9_216 + 8_192 + 32 + 160)
+    assert (t.params, t.binary_params, t.float_params) == (6_010, 5_632, 378)
+    assert t.size_bits == 5_632 * 2 + 378 * 16 and t.size_mib == (5_632 * 2 + 378 * 16) / 8 / 1e6
+    assert report.convention is ODD
+
+
+def test_table_has_one_row_per_layer_in_order(graph):
+    df = cost_graph(graph).table()
+    assert list(df.columns) == ["name", "op", "block", "stage", "shape", "precision", "params",
+                                "binary_params", "float_params", "macs", "bops", "flops", "ops",
+                                "size_bits"]
+    assert list(df["name"]) == list(PAPER)
+    assert list(df["shape"])[:4] == ["16x8x8", "16x8x8", "16x8x8", "32x8x8"]
+    assert df.loc[df["name"] == "head.fc", "stage"].item() == "head"
+    assert df.loc[df["name"] == "body.bconv", "block"].item() == "body"
+
+
+def test_rollups_by_stage_and_block(graph):
+    report = cost_graph(graph)
+    by_stage = report.rollup("stage")
+    assert list(by_stage["stage"]) == ["input", "body", "head"]
+    assert list(by_stage["layers"]) == [1, 5, 3]
+    assert list(by_stage["params"]) == [0, 32 + 4_608 + 128, 1_040 + 170]
+    assert list(by_stage["bops"]) == [0, 294_912, 0]
+    assert list(by_stage["size_mib"]) == [0, (32 * 32 + 4_608 + 128 * 32) / 8 / 2 ** 20,
+                                          (1_024 + 16 * 32 + 170 * 32) / 8 / 2 ** 20]
+    assert list(cost_graph(graph, ODD).rollup("stage")["size_mib"])[2] == \
+        (1_024 * 2 + 16 * 16 + 170 * 16) / 8 / 1e6
+    assert list(report.rollup("block")["block"]) == ["input", "body", "head"]
+    with pytest.raises(ValueError, match="rollup by 'block' or 'stage', not 'unit'"):
+        report.rollup("unit")
+
+
+def test_size_unit_names_the_unit():
+    assert Convention("a", "MiB").size_unit == "MiB"                      # 2**20 bytes
+    assert Convention("b", "MB", mb_bytes=10 ** 6).size_unit == "MB"
+    assert Convention("c", "kB", mb_bytes=1000).size_unit == "x1000B"
+    assert Convention("d", "2^21", mb_bytes=2 ** 21).size_unit == "x2097152B"

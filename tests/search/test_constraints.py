@@ -1,0 +1,174 @@
+"""Budget constraints as each trial records them, the workers' file lock and its count check,
+and the settings a study refuses to resume under: small, fast, deterministic checks (the
+multi-process and SIGKILL tests are in test_study.py).
+
+The space searches only MeliusNet42's stem, so every trial is one of two networks whose
+costs are known apart from the code under test: with the grouped stem MeliusNet42 is
+325,460,352 OPs and 10.1033 MiB (tests/hand_counts.py, Table 1); the 7x7 stem adds 0.49e8 OPs
+(section 3.2: 1.18e8 against 0.69e8) and 3,808 32-bit parameters (7x7 conv 64*3*49 = 9,408
+weights and BN(64) against 3*9*32 + 8*9*32 + 4*9*64 = 5,472 weights and BN(32, 32, 64))."""
+
+from __future__ import annotations
+
+import fcntl
+
+import pytest
+
+from conftest import ROOT
+from hand_counts import MELIUSNET42_MIB, MELIUSNET42_OPS
+from mnas.cost.budgets import resolve_budget
+from mnas.errors import StudyError
+from mnas.search.ranking import feasible
+from mnas.search.run import prepare, run_search
+from mnas.search.storage import lock_path
+from mnas.search.worker import Worker
+from study_helpers import load_trials
+
+BIG_STEM_MIB = MELIUSNET42_MIB + 3_808 * 4 / 2 ** 20
+STEM_ONLY = (f"base: {ROOT / 'specs' / 'meliusnet42.yaml'}\n"
+             "dimensions:\n  stem: {choices: [grouped, imagenet]}\n")
+
+
+@pytest.fixture
+def stem_space(tmp_path):
+    path = tmp_path / "stem.yaml"
+    path.write_text(STEM_ONLY)
+    return str(path)
+
+
+def _by_stem(trials):
+    out = {}
+    for t in trials:
+        out.setdefault(t.params["stem"], t)
+    return out
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_every_trial_records_both_constraints_exactly(config, stem_space, sampler):
+    """Limits 3.5e8 OPs and 10.2 MiB: the grouped stem fits both, the 7x7 stem (~3.7e8 OPs)
+    is over on OPs only. The samplers that do not screen by cost record both."""
+    ops_limit, mib_limit = 3.5e8, 10.2
+    budget = resolve_budget(max_ops=ops_limit, max_size_mib=mib_limit)
+    run, _ = run_search(config(trials=8, space=stem_space, sampler=sampler, seed=1,
+                               budget=budget))
+    trials = _by_stem(load_trials(run.config))
+    assert set(trials) == {"grouped", "imagenet"}
+    grouped, big = trials["grouped"], trials["imagenet"]
+    assert grouped.user_attrs["cost"]["ops"] == MELIUSNET42_OPS
+    assert grouped.constraints == pytest.approx(
+        {"ops": (MELIUSNET42_OPS - ops_limit) / ops_limit,
+         "size": (MELIUSNET42_MIB - mib_limit) / mib_limit}, rel=1e-12)
+    assert feasible(grouped)
+    big_ops = MELIUSNET42_OPS + big.user_attrs["cost"]["flops"] - grouped.user_attrs["cost"]["flops"]
+    assert round((big_ops - MELIUSNET42_OPS) / 1e8, 2) == 0.49
+    assert big.constraints == pytest.approx(
+        {"ops": (big_ops - ops_limit) / ops_limit, "size": (BIG_STEM_MIB - mib_limit) / mib_limit},
+        rel=1e-9)
+    assert big.constraints["ops"] > 0 and not feasible(big)
+
+
+def test_over_size_alone_is_infeasible(config, stem_space):
+    """Limits 4e8 OPs and 10.0 MiB: both stems fit the OPs, neither the size (10.1033 MiB)."""
+    budget = resolve_budget(max_ops=4e8, max_size_mib=10.0)
+    run, _ = run_search(config(trials=4, space=stem_space, sampler="random", seed=0,
+                               budget=budget))
+    trials = _by_stem(load_trials(run.config))
+    for stem, mib in (("grouped", MELIUSNET42_MIB), ("imagenet", BIG_STEM_MIB)):
+        assert trials[stem].constraints["ops"] < 0
+        assert trials[stem].constraints["size"] == pytest.approx((mib - 10.0) / 10.0, rel=1e-9)
+        assert not feasible(trials[stem])
+
+
+def test_a_limit_not_given_is_not_a_constraint(config, stem_space):
+    run, _ = run_search(config(trials=4, space=stem_space, sampler="random", seed=0,
+                               budget=resolve_budget(max_ops=3.5e8)))
+    grouped = _by_stem(load_trials(run.config))["grouped"]
+    assert set(grouped.constraints) == {"ops"} and feasible(grouped)
+
+
+def test_within_budget_screens_by_both_limits(config, stem_space):
+    cfg, _, _ = prepare(config(space=stem_space, sampler="random",
+                               budget=resolve_budget(max_ops=3.5e8, max_size_mib=10.2)))
+    worker = Worker(cfg)
+    assert worker.within_budget({"stem": "grouped"})
+    assert not worker.within_budget({"stem": "imagenet"})             # OPs
+    cfg, _, _ = prepare(config(space=stem_space, sampler="random", study="u",
+                               budget=resolve_budget(max_ops=4e8, max_size_mib=10.1)))
+    assert not Worker(cfg).within_budget({"stem": "grouped"})          # size
+
+
+def test_trials_are_written_under_the_lock(config, stem_space):
+    cfg, _, _ = prepare(config(trials=3, space=stem_space, sampler="random"))
+    worker = Worker(cfg)
+    held = []
+    write = worker.study.add_trial
+
+    def checked_write(trial):
+        with open(lock_path(cfg), "a") as other:     # another open file: flock conflicts
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                held.append(True)
+            else:
+                fcntl.flock(other, fcntl.LOCK_UN)
+                held.append(False)
+        write(trial)
+
+    worker.study.add_trial = checked_write
+    assert worker.run() == 3
+    assert held == [True, True, True]
+    with open(lock_path(cfg), "a") as f:                # released afterwards
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def test_count_check_inside_the_lock_drops_a_trial_finished_elsewhere(config, stem_space,
+                                                                       monkeypatch):
+    """While this worker evaluates its third trial another one writes the study's last: the
+    check under the lock must drop this worker's trial, so the study ends with exactly 3."""
+    cfg, _, _ = prepare(config(trials=3, space=stem_space, sampler="random"))
+    worker = Worker(cfg, quota=10)
+    evaluate = Worker.evaluate
+
+    def racing(self):
+        frozen = evaluate(self)
+        if len(self.study.get_trials(deepcopy=False)) == 2:
+            import copy
+            other = copy.deepcopy(frozen)
+            other.user_attrs = {**frozen.user_attrs, "worker": "elsewhere:1"}
+            self.study.add_trial(other)
+        return frozen
+
+    monkeypatch.setattr(Worker, "evaluate", racing)
+    assert worker.run() == 2
+    trials = load_trials(cfg)
+    assert len(trials) == 3
+    assert trials[-1].user_attrs["worker"] == "elsewhere:1"
+
+
+def test_worker_stops_at_the_study_size_not_its_quota(config, stem_space):
+    cfg, _, _ = prepare(config(trials=4, space=stem_space, sampler="random"))
+    assert Worker(cfg, quota=3).run() == 3
+    assert Worker(cfg, quota=3).run() == 1
+    assert Worker(cfg, quota=3).run() == 0
+    assert len(load_trials(cfg)) == 4
+
+
+def test_resume_refuses_every_other_setting(config, stem_space, tmp_path):
+    """Budget, objective, convention and space (its dimensions) are each refused, naming the
+    setting; the same settings resume."""
+    base = dict(space=stem_space, sampler="random", budget=resolve_budget(max_ops=4e8))
+    prepare(config(**base))
+    prepare(config(**base))                                            # same: resumes
+    other_space = tmp_path / "groups.yaml"
+    other_space.write_text(STEM_ONLY.replace("stem: {choices: [grouped, imagenet]}",
+                                             "groups: {choices: [1, 2]}"))
+    cases = [
+        (dict(budget=resolve_budget(max_ops=3e8)), "another budget"),
+        (dict(objective="pareto"), "another objective"),
+        (dict(convention="larq"), "another convention"),
+        (dict(space=str(other_space)), "another dimensions"),
+    ]
+    for change, message in cases:
+        with pytest.raises(StudyError, match=f"study 't' .* was created with {message}"):
+            prepare(config(**{**base, **change}))

@@ -1,0 +1,61 @@
+"""Checkpoint files on their own (the resumed training run is tested in test_run.py): atomic
+writes, one-line errors for missing, unreadable and foreign files, RNG states that resume the
+same random streams, and the same-run check naming the setting that differs."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from mnas.train.checkpoint import (CheckpointError, check_same_run, load, rng_state, save,
+                                   set_rng_state)
+
+
+def test_save_then_load_round_trips_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    save({"model": {"w": torch.arange(3.0)}, "epoch": 4}, path)
+    save({"model": {"w": torch.arange(5.0)}, "epoch": 5}, path)      # replaced whole
+    obj = load(path)
+    assert obj["epoch"] == 5 and obj["model"]["w"].tolist() == [0, 1, 2, 3, 4]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+
+
+def test_load_errors_are_checkpoint_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="nope.pt: no such checkpoint"):
+        load(tmp_path / "nope.pt")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="garbage.pt: cannot read checkpoint"):
+        load(garbage)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(CheckpointError, match="not an mnas checkpoint \\(no 'model' entry\\)"):
+        load(foreign)
+    listed = tmp_path / "list.pt"
+    torch.save([1, 2], listed)
+    with pytest.raises(CheckpointError, match="not an mnas checkpoint"):
+        load(listed)
+
+
+def test_rng_state_resumes_every_stream():
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    state = rng_state()
+    first = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(2), np.random.seed(2), torch.manual_seed(2)
+    set_rng_state(state)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+
+
+def test_same_run_check_names_the_setting():
+    saved = {"spec": "a.yaml", "seed": 0, "epochs": 3}
+    check_same_run(saved, dict(saved), "ckpt")
+    with pytest.raises(CheckpointError, match="ckpt: cannot resume: the checkpoint was made "
+                                              "with seed=0, this run has seed=1"):
+        check_same_run(saved, {**saved, "seed": 1}, "ckpt")
+    with pytest.raises(CheckpointError, match="with data=None, this run has data='digits'"):
+        check_same_run(saved, {**saved, "data": "digits"}, "ckpt")
+    with pytest.raises(CheckpointError, match="with epochs=3, this run has epochs=None"):
+        check_same_run(saved, {"spec": "a.yaml", "seed": 0}, "ckpt")
