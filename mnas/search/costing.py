@@ -17,7 +17,7 @@ from typing import Any
 
 from mnas.cost.conventions import Convention, get_convention
 from mnas.errors import MnasError, MnasWarning
-from mnas.search.formula import FAMILY_BLOCK, FamilyCounts, meliusnet_counts
+from mnas.search.formula import FAMILY_BLOCK, FamilyCounts, family_network, meliusnet_counts
 from mnas.spec.load import Spec
 from mnas.spec.values import freeze
 
@@ -49,13 +49,17 @@ class CandidateCost:
 
 
 def network_fingerprint(spec) -> str:
+    """What the network of `spec` is (see `graph_fingerprint`)."""
+    from mnas.spec.expand import build_graph
+    return graph_fingerprint(build_graph(spec))
+
+
+def graph_fingerprint(graph) -> str:
     """What the network is (layers, wiring, parameters), not how its values spell it: a
     conv's `reduction` counts as the width it resolves to, so reductions 1.75 and 2.0 that
     give the same width are the same network."""
     from dataclasses import fields, replace
     from mnas.ir.shapes import infer_shapes
-    from mnas.spec.expand import build_graph
-    graph = build_graph(spec)
     shapes = infer_shapes(graph)
     items = []
     for n in graph.nodes:
@@ -64,16 +68,21 @@ def network_fingerprint(spec) -> str:
         if {"out", "reduction"} <= names and params.reduction is not None:
             params = replace(params, out=shapes[n.name][0], reduction=None)
         items.append((n.name, n.op, n.inputs, params))
-    return hashlib.sha256(repr(items).encode()).hexdigest()[:16]
+    return "g:" + hashlib.sha256(repr(items).encode()).hexdigest()[:16]
 
 
 def graph_cost(spec: Spec, convention: Convention) -> CandidateCost:
     """The reference: expand the spec and cost every layer."""
+    return _graph_cost_and_network(spec, convention)[0]
+
+
+def _graph_cost_and_network(spec: Spec, convention: Convention) -> tuple[CandidateCost, str]:
     from mnas.cost.model import cost_graph
     from mnas.spec.expand import build_graph
-    t = cost_graph(build_graph(spec), convention).totals
-    return CandidateCost(t.bops, t.flops, t.ops, t.binary_params, t.float_params, t.size_bits,
-                         t.size_mib)
+    graph = build_graph(spec)
+    t = cost_graph(graph, convention).totals
+    return (CandidateCost(t.bops, t.flops, t.ops, t.binary_params, t.float_params, t.size_bits,
+                          t.size_mib), graph_fingerprint(graph))
 
 
 def formula_cost(counts: FamilyCounts, conv: Convention) -> CandidateCost:
@@ -95,7 +104,7 @@ class Costing:
                  probes: Iterable[Mapping[str, Any]] = (), origin: str = "search",
                  method: str | None = None):
         self.base, self.convention, self.origin = base, get_convention(convention), origin
-        self._cache: dict[Any, CandidateCost | MnasError] = {}
+        self._cache: dict[Any, tuple[CandidateCost, str] | MnasError] = {}
         self._defaults = dict(base.blocks[base.block].args) if base.block in base.blocks else {}
         self.method = "graph"
         if method is not None:
@@ -118,7 +127,7 @@ class Costing:
             fast = self._formula(values)
             if fast is None:
                 continue
-            if not fast.same_counts(ref):
+            if not fast[0].same_counts(ref):
                 warnings.warn(f"{self.base.file}: the closed-form MeliusNet cost disagrees with "
                               f"the graph model for {dict(values)}; costing every candidate "
                               f"through the graph model (slower)", MnasWarning, stacklevel=3)
@@ -126,14 +135,29 @@ class Costing:
             checked += 1
         return checked > 0
 
-    def _formula(self, values: Mapping[str, Any]) -> CandidateCost | None:
+    def _formula(self, values: Mapping[str, Any]) -> tuple[CandidateCost, str] | None:
         merged = {**self._defaults, **self.base.values, **values}
         shape = merged.pop("input", self.base.input)
-        counts = meliusnet_counts(merged, tuple(shape) if isinstance(shape, (list, tuple)) else ())
-        return None if counts is None else formula_cost(counts, self.convention)
+        shape = tuple(shape) if isinstance(shape, (list, tuple)) else ()
+        counts = meliusnet_counts(merged, shape)
+        if counts is None:
+            return None
+        identity = repr(family_network(merged, shape, counts.widths))
+        return (formula_cost(counts, self.convention),
+                "f:" + hashlib.sha256(identity.encode()).hexdigest()[:16])
 
     def cost(self, values: Mapping[str, Any]) -> CandidateCost:
         """The candidate's totals; an invalid candidate raises the graph model's MnasError."""
+        return self.assess(values)[0]
+
+    def network(self, values: Mapping[str, Any]) -> str:
+        """What network the candidate is: equal for candidates whose expanded graphs are the
+        same (reductions that round to the same widths), different otherwise. Candidates of
+        the closed form get an 'f:' key, others a 'g:' key from their graph."""
+        return self.assess(values)[1]
+
+    def assess(self, values: Mapping[str, Any]) -> tuple[CandidateCost, str]:
+        """(cost, network) of a candidate, cached; an invalid one raises its MnasError."""
         key = freeze(values)
         hit = self._cache.get(key)
         if hit is None:
@@ -143,12 +167,13 @@ class Costing:
             raise hit
         return hit
 
-    def _compute(self, values: Mapping[str, Any]) -> CandidateCost | MnasError:
+    def _compute(self, values: Mapping[str, Any]) -> tuple[CandidateCost, str] | MnasError:
         if self.method == "formula" and "name" not in values:
             fast = self._formula(values)
             if fast is not None:
                 return fast
         try:
-            return graph_cost(self.base.with_values(values, self.origin), self.convention)
+            return _graph_cost_and_network(self.base.with_values(values, self.origin),
+                                           self.convention)
         except MnasError as err:
             return err

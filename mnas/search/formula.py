@@ -87,6 +87,19 @@ def _stem(kind: str, c_in: int, h: int, w: int, channels: int, t: _Tally):
     return channels, h2, w2
 
 
+def family_network(values: Mapping[str, Any], input_shape: tuple[int, ...],
+                   widths: tuple[int, ...]) -> tuple:
+    """What network `block: meliusnet` builds from `values` (defaults merged), as a value:
+    transition widths instead of the reductions that give them, and no `shuffle` when the
+    transitions are not grouped (the block adds the shuffle only when groups > 1)."""
+    knobs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
+             if k in KNOBS and k != "reductions"}
+    knobs["transitions"] = tuple(widths)
+    if knobs.get("groups") == 1:
+        knobs.pop("shuffle", None)
+    return FAMILY_BLOCK, tuple(input_shape), tuple(sorted(knobs.items()))
+
+
 def meliusnet_counts(values: Mapping[str, Any], input_shape: tuple[int, ...]) -> FamilyCounts | None:
     """Counts of `block: meliusnet` called with `values` (the block's defaults already
     merged in) on an input of `input_shape` (C, H, W); None when not covered."""

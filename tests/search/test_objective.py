@@ -111,7 +111,8 @@ def test_train_objective_without_backend_is_a_one_line_error(config, monkeypatch
 
 
 def test_train_objective_trains_each_network_once(config, tmp_path):
-    """Reductions 1.75 and 2.0 both give 192 -> 96 channels: one network, one training."""
+    """Reductions 1.75 and 2.0 both give 192 -> 96 channels (round(192 / 1.75 / 32) = 3 and
+    192 / 2.0 / 32 = 3): one network, trained once; then the space is exhausted."""
     from mnas.cost.budgets import resolve_budget
     from tests.conftest import SPECS
     space = tmp_path / "s.yaml"
@@ -122,11 +123,8 @@ def test_train_objective_trains_each_network_once(config, tmp_path):
                  budget=resolve_budget(max_ops=1e9))
     run, _ = run_search(cfg, trainer=trainer)
     trials = load_trials(run.config)
-    assert {t.params["reductions[0]"] for t in trials} == {1.75, 2.0}
-    assert len(trainer.calls) == 1
-    assert len({t.user_attrs["network"] for t in trials}) == 1
-    assert all(t.values == trials[0].values for t in trials)
-    assert sum("duplicate_of" in t.user_attrs for t in trials) == 4
+    assert len(trials) == 1 and len(trainer.calls) == 1
+    assert run.exhausted == "every network of the space (1) is in the study"
 
 
 def test_train_objective_passes_optimizer_and_warmup(config):
