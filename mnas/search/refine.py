@@ -35,8 +35,9 @@ import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import TPESampler
-from optuna.samplers._tpe.sampler import (_split_trials, default_gamma,
-                                          default_gamma_multiobjective)
+from optuna.samplers._tpe.sampler import (_get_infeasible_trial_score,
+                                          _get_pruned_trial_score, _split_trials,
+                                          default_gamma, default_gamma_multiobjective)
 from optuna.trial import TrialState
 
 from mnas.search.ranking import feasible
@@ -72,17 +73,18 @@ def distribution(d: Dimension):
 class RefiningSampler(TPESampler):
     def __init__(self, dimensions: Sequence[Dimension], judge: Judge | None = None,
                  seed: int | None = None, explore: int = 40, local: float = 0.3, top: int = 3,
-                 candidates: int = CANDIDATES, rounds: int = ROUNDS, above: int = ABOVE):
+                 candidates: int = CANDIDATES, rounds: int = ROUNDS, above: int = ABOVE,
+                 moves: int = 32, tries: int = 400):
         super().__init__(seed=seed, multivariate=True, n_startup_trials=STARTUP,
                          n_ei_candidates=candidates, constant_liar=False)
         self.dims, self.judge = tuple(dimensions), judge
         self.explore, self.local, self.top = explore, local, top
-        self.rounds, self.above = rounds, above
+        self.rounds, self.above, self.moves, self.tries = rounds, above, moves, tries
         self.rng = random.Random(seed)
         self._space = {d.param: distribution(d) for d in self.dims}
-        self._planned: dict[int, dict[str, Any]] = {}
         self._seen = 0                        # trials of the study read so far
-        self._finished = 0                    # of which COMPLETE or PRUNED
+        self._finished: list = []             # of which COMPLETE or PRUNED, in order
+        self._ranked: tuple[list, list, list] = ([], [], [])   # see _read
         self._good: list[tuple] = []          # best feasible: (sort key, params), best first
 
     # -- Optuna's sampler interface ------------------------------------------------------------
@@ -92,25 +94,18 @@ class RefiningSampler(TPESampler):
     def sample_relative(self, study, trial, search_space):
         if not search_space:
             return {}
-        planned = self._planned.pop(trial.number, None)
-        if planned is not None:
-            return planned
         self._read(study)
-        if self._finished < self._n_startup_trials:
+        if len(self._finished) < self._n_startup_trials:
             return self._random(RANDOM_DRAWS)
-        return self._tpe(study, search_space)
-
-    def before_trial(self, study, trial) -> None:
-        super().before_trial(study, trial)
-        if len(study.directions) == 1:
-            self._read(study)
-            move = self._plan()
-            if move is not None:
-                self._planned[trial.number] = move
-
-    def after_trial(self, study, trial, state, values) -> None:
-        self._planned.pop(trial.number, None)
-        super().after_trial(study, trial, state, values)
+        below, above = self._split(study)
+        mpe_below = self._build_parzen_estimator(study, search_space, below, handle_below=True)
+        mpe_above = self._build_parzen_estimator(study, search_space, above, handle_below=False)
+        if (len(study.directions) == 1 and len(self._finished) >= self.explore and self._good
+                and self.rng.random() < self.local):
+            moves = self._moves()
+            if moves:
+                return self._best(moves, search_space, mpe_below, mpe_above)
+        return self._tpe(search_space, mpe_below, mpe_above)
 
     def reseed_rng(self) -> None:
         super().reseed_rng()
@@ -133,15 +128,36 @@ class RefiningSampler(TPESampler):
                 fallback, fallback_excess = params, excess
         return fallback if fallback is not None else params
 
-    def _tpe(self, study, search_space) -> dict[str, Any]:
-        trials = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,
-                                                             TrialState.PRUNED), use_cache=True)
-        gamma = default_gamma if len(study.directions) == 1 else default_gamma_multiobjective
-        below, above = _split_trials(study, trials, gamma(len(trials)))
+    def _split(self, study) -> tuple[list, list]:
+        """TPE's split into good ('below') and other ('above') trials, the latter sampled down
+        to `above`. One objective: from the ranking kept by `_read`, without reading every
+        trial again (Optuna's own split parses each trial's constraints, every trial)."""
+        trials = self._finished
+        if len(study.directions) > 1:
+            below, above = _split_trials(study, trials, default_gamma_multiobjective(len(trials)))
+        else:
+            below, want = [], default_gamma(len(trials))
+            for ranked in self._ranked:
+                below += [t for _, _, t in ranked[:want - len(below)]]
+            chosen = {t.number for t in below}
+            if len(trials) - len(below) <= self.above:
+                above = [t for t in trials if t.number not in chosen]
+            else:
+                picks = self.rng.sample(range(len(trials)), self.above + len(below))
+                above = [trials[i] for i in picks if trials[i].number not in chosen][:self.above]
+            below.sort(key=lambda t: t.number)
         if len(above) > self.above:
-            above = sorted(self.rng.sample(above, self.above), key=lambda t: t.number)
-        mpe_below = self._build_parzen_estimator(study, search_space, below, handle_below=True)
-        mpe_above = self._build_parzen_estimator(study, search_space, above, handle_below=False)
+            above = self.rng.sample(above, self.above)
+        return below, sorted(above, key=lambda t: t.number)
+
+    def _best(self, candidates: list[dict[str, Any]], search_space, mpe_below, mpe_above):
+        """The candidate TPE rates best (highest l(x) / g(x))."""
+        samples = {n: np.array([d.to_internal_repr(c[n]) for c in candidates])
+                   for n, d in search_space.items()}
+        acquisition = self._compute_acquisition_func(samples, mpe_below, mpe_above)
+        return candidates[int(np.argmax(acquisition))]
+
+    def _tpe(self, search_space, mpe_below, mpe_above) -> dict[str, Any]:
         names = list(search_space)
         fallback, fallback_excess = None, math.inf
         for _ in range(self.rounds):
@@ -167,15 +183,27 @@ class RefiningSampler(TPESampler):
 
     # -- what the study holds, read incrementally ------------------------------------------------
     def _read(self, study) -> None:
+        """Take in the trials finished since the last look: TPE's ranking of them (feasible
+        complete trials by value, then pruned ones by how far they got, then infeasible ones
+        by how far over), and the best feasible ones for local moves."""
         trials = study._get_trials(deepcopy=False, states=None, use_cache=False)
         single = len(study.directions) == 1
         sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
+        complete, pruned, infeasible = self._ranked
         for t in trials[self._seen:]:
             if not t.state.is_finished():
                 break
             self._seen += 1
-            if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
-                self._finished += 1
+            if t.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+                continue
+            self._finished.append(t)
+            over = _get_infeasible_trial_score(t)
+            if over > 0:
+                bisect.insort(infeasible, (over, t.number, t))
+            elif t.state == TrialState.PRUNED:
+                bisect.insort(pruned, (_get_pruned_trial_score(t, study), t.number, t))
+            elif single:
+                bisect.insort(complete, (-sign * t.values[0], t.number, t))
             if (single and t.state == TrialState.COMPLETE and feasible(t)
                     and all(d.param in t.params for d in self.dims)):
                 key = (-sign * t.values[0], t.user_attrs["cost"]["ops"], t.number)
@@ -183,16 +211,22 @@ class RefiningSampler(TPESampler):
                 del self._good[self.top:]
 
     # -- local moves -----------------------------------------------------------------------------
-    def _plan(self) -> dict[str, Any] | None:
-        if self._seen < self.explore or not self._good or self.rng.random() >= self.local:
-            return None
-        start = self._good[int(self.rng.random() ** 2 * len(self._good))][1]   # mostly the best
-        for _ in range(200):
+    def _moves(self) -> list[dict[str, Any]]:
+        """Up to `moves` neighbours of the best feasible trials (mostly of the best) that are
+        new networks within budget."""
+        found: dict[tuple, dict[str, Any]] = {}
+        for _ in range(self.tries):
+            start = self._good[int(self.rng.random() ** 2 * len(self._good))][1]
             move = self._neighbour(start)
+            key = tuple(move[d.param] for d in self.dims)
+            if key in found:
+                continue
             new, excess = self._verdict(move)
             if new and excess == 0:
-                return move
-        return None
+                found[key] = move
+                if len(found) == self.moves:
+                    break
+        return list(found.values())
 
     def _neighbour(self, params: Mapping[str, Any]) -> dict[str, Any]:
         move = dict(params)

@@ -132,7 +132,7 @@ def _run_processes(config: SearchConfig, workers: int, advance: Callable[[int], 
                     drain()                  # what it said before ending
                     if i not in finished:
                         lost[i] = _exit(p.exitcode)
-                        log.warning("search worker %d ended (%s); the others take its share "
+                        log.info("search worker %d ended (%s); the others take its share "
                                     "over", i, lost[i])
         drain()
     finally:

@@ -17,11 +17,13 @@ from mnas.errors import StudyError, suggest
 class SamplerDef:
     """`make(seed, space, judge)` returns an Optuna sampler; `space` and `judge` (params ->
     (new network?, excess over budget), see `mnas.search.refine.Judge`) are given for the
-    samplers that use them."""
+    samplers that use them. A sampler that `screens` keeps trials within budget itself, so
+    the search only falls back to networks within budget for it."""
 
     name: str
     description: str
     make: Callable[[int | None, Any, Callable | None], Any]
+    screens: bool = False
 
 
 SAMPLERS: dict[str, SamplerDef] = {}
@@ -78,7 +80,7 @@ def _nsga2(seed, space, judge):
 
 
 register_sampler(SamplerDef("refine", "Optuna's TPE that picks new networks within budget and "
-                            "adds local moves around the best (default)", _refine))
+                            "adds local moves around the best (default)", _refine, screens=True))
 register_sampler(SamplerDef("tpe", "Optuna's multivariate TPE", _tpe))
 register_sampler(SamplerDef("random", "Optuna's random sampler", _random))
 register_sampler(SamplerDef("nsga2", "Optuna's NSGA-II (several objectives)", _nsga2))

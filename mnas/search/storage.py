@@ -277,16 +277,35 @@ def is_storage_fault(err: BaseException) -> bool:
                    n == "optuna.exceptions.StorageInternalError" for n in names))
 
 
+def _read_only_folder(url: str) -> str | None:
+    """'read-only folder F' when the folder of a file-backed study cannot be written."""
+    path = sqlite_path(url) or journal_path(url)
+    if path is None or not path.parent.is_dir():
+        return None
+    folder = path.parent
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        return f"read-only file system ({folder})"
+    if not os.access(folder, os.W_OK):
+        return f"read-only folder ({folder}: permission denied)"
+    return None
+
+
 def storage_failure(err: BaseException, url: str, doing: str = "failed",
                     kept: int | None = None) -> StudyError:
     """One line for a storage fault: the cause, and that finished trials are kept."""
-    cause = fault_cause(err)
+    cause = _read_only_folder(url) or fault_cause(err)
     if cause is None:
         last = list(_chain(err))[-1]
         text = str(last).strip().splitlines()[0] if str(last).strip() else ""
         cause = f"{type(last).__name__}: {text[:160]}" if text else type(last).__name__
     if doing == "cannot open":
-        return StudyError(f"--storage {_safe(url)}: cannot open: {cause}")
+        return StudyError(f"--storage {_safe(url)}: cannot open: {cause}; the study is "
+                          f"unchanged (finished trials are kept): fix this and re-run the same "
+                          f"command to resume")
     finished = (f"the {kept} finished trials in the study are kept" if kept is not None else
                 "finished trials are kept")
     return StudyError(f"storage {_safe(url)}: {doing}: {cause}; {finished}; re-running the "

@@ -33,7 +33,7 @@ from mnas.errors import MnasError
 from mnas.search.config import SearchConfig
 from mnas.search.costing import CandidateCost, Costing
 from mnas.search.objective import OBJECTIVES, Candidate, make_objective
-from mnas.search.samplers import make_sampler, stream_seed
+from mnas.search.samplers import get_sampler, make_sampler, stream_seed
 from mnas.search.space import Space, load_space
 from mnas.search.storage import (is_storage_fault, open_storage, storage_failure, study_lock,
                                  trial_count)
@@ -72,7 +72,7 @@ class Worker:
         self.costing = make_costing(self.space, config)
         self.objective = make_objective(config.objective, config.train, trainer)
         self.instant = OBJECTIVES[config.objective].instant
-        self.screens = config.sampler == "refine"
+        self.screens = get_sampler(config.sampler).screens
         self.storage = open_storage(config.storage)
         self.host, self.pid = socket.gethostname(), os.getpid()
         self.tag = f"{index}:{self.host}:{self.pid}:{time.time_ns() % 10**9}"

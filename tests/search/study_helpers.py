@@ -24,10 +24,9 @@ def hand_widths(stages, reductions, stem_channels: int = 64, growth: int = 64) -
     return tuple(widths)
 
 
-def hand_network(trial) -> tuple:
-    """What network a trial of the default MeliusNet space is: stem, units per stage,
-    transition widths (by `hand_widths`), groups."""
-    p = trial.params
+def hand_network(p) -> tuple:
+    """What network the parameters of a trial of the default MeliusNet space are: stem, units
+    per stage, transition widths (by `hand_widths`), groups."""
     stages = tuple(p[f"stages[{i}]"] for i in range(4))
     reductions = tuple(p[f"reductions[{i}]"] for i in range(3))
     return p["stem"], stages, hand_widths(stages, reductions), p["groups"]
