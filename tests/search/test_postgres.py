@@ -59,6 +59,31 @@ def test_two_searches_started_at_once_against_a_fresh_database(postgres, tmp_pat
     assert over_budget(trials) <= 3                                          # <= 5%
 
 
+OPEN_AT = """
+import sys, time
+from mnas.search.storage import open_storage
+url, at = sys.argv[1], float(sys.argv[2])
+time.sleep(max(0.0, at - time.time() - 0.05))
+while time.time() < at:
+    pass
+open_storage(url)
+print("opened")
+"""
+
+
+@pytest.mark.slow
+def test_many_processes_opening_a_fresh_database_at_the_same_moment(postgres):
+    """The first use creates Optuna's tables; processes that arrive together used to race on
+    it (a unique-violation on PostgreSQL's type catalogue)."""
+    url = postgres.database()
+    at = time.time() + 3.0
+    procs = [subprocess.Popen([sys.executable, "-c", OPEN_AT, url, str(at)], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [out.strip() for out, _ in results] == ["opened"] * 4, [e[-800:] for _, e in results]
+
+
 @pytest.mark.slow
 def test_two_worker_processes_on_one_postgres_study(postgres, tmp_path):
     url = postgres.database()
