@@ -13,6 +13,8 @@ two features do not carry. In particular 32-bit FLOPs (stem, transitions) earn n
 it, so under a budget it spends OPs on binary blocks: it prefers the grouped stem, grouped
 transitions and the largest reduction factors the space allows. The space's ranges (taken
 from the paper's choices) are what keeps widths sensible; use `train` to let accuracy decide.
+A candidate whose features lie outside the range of the 13 networks (ImageNet, 224x224) gets
+a note on its trial (`proxy_outside`): its score is an extrapolation.
 
 `pareto` maximises the proxy and minimises OPs and size (Optuna's multi-objective TPE),
 returning the Pareto front. `train` trains each feasible candidate briefly with the training

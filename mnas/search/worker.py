@@ -59,15 +59,15 @@ class Verdict:
 
 
 class Worker:
-    """Runs trials against an in-memory mirror and persists each finished one (see module
-    docstring). `quota` caps this worker's trials (None: until the study has them all);
-    `on_trial()` is called after each trial written; `exhausted` says why it stopped early."""
+    """Runs trials against an in-memory mirror and persists each finished one until the study
+    has `config.trials` (see module docstring). `on_trial()` is called after each trial
+    written; `exhausted` says why it stopped early, if it did."""
 
-    def __init__(self, config: SearchConfig, index: int = 0, quota: int | None = None,
+    def __init__(self, config: SearchConfig, index: int = 0,
                  on_trial: Callable[[], None] | None = None, trainer=None):
         import optuna
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.config, self.index, self.quota, self.on_trial = config, index, quota, on_trial
+        self.config, self.index, self.on_trial = config, index, on_trial
         self.space = load_space(config.space)
         self.costing = make_costing(self.space, config)
         self.objective = make_objective(config.objective, config.train, trainer)
@@ -247,12 +247,10 @@ class Worker:
 
     # -- running -------------------------------------------------------------------------------
     def run(self) -> int:
-        """Run trials until the study has `config.trials` (or the quota, or the space, is
-        used up); returns how many this worker wrote."""
+        """Run trials until the study has `config.trials` (or the space has no new network);
+        returns how many this worker wrote."""
         with self._storage_faults("write failed"):
-            while self.quota is None or self.written < self.quota:
-                if self.count >= self.config.trials:
-                    break
+            while self.count < self.config.trials:
                 proposal = self.propose()
                 if proposal is None:
                     break
