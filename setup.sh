@@ -29,4 +29,14 @@ if ! command -v dot >/dev/null 2>&1; then
          "macOS: brew install graphviz) for 'mnas render' to draw images" >&2
   fi
 fi
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get install -y -q postgresql >/dev/null 2>&1 \
+      || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q postgresql >/dev/null 2>&1)) \
+      || echo "setup: could not install postgresql; its storage tests will be skipped" >&2
+  else
+    echo "setup: PostgreSQL not found; install it (Debian/Ubuntu: apt-get install postgresql)" \
+         "for the PostgreSQL storage tests" >&2
+  fi
+fi
 echo "setup: ready (.venv/bin/mnas)"

@@ -13,6 +13,7 @@ from mnas.cli.common import add_convention, add_format
 EXAMPLES = """examples:
   mnas search --budget mobilenet-0.75                  MeliusNets within MobileNet-v1 0.75
   mnas search --budget mobilenet-0.5 --trials 1000 --workers 2
+  mnas search --budget resnete18                       as cheap as ResNetE18 (any spec or zoo name)
   mnas search --max-ops 3.25e8 --max-size-mib 10       explicit limits
   mnas search --budget mobilenet-0.75 --max-latency-ms 40 --latency-table m22.json
   mnas search --budget mobilenet-1.0 --objective pareto
@@ -22,7 +23,8 @@ EXAMPLES = """examples:
       --train-set input=[3,32,32]
   mnas search --budget mobilenet-0.5 --objective train --data cifar10:data --epochs 9 \\
       --train-set input=[3,32,32] --train-set stem=cifar --precision bf16 --pruner hyperband
-Re-running the same command resumes the study (only missing trials run). With --objective
+Re-running the same command resumes the study (only missing trials run). Every trial is a
+new network; the search stops early when the space has no new one left. With --objective
 train and several GPUs visible, one worker per GPU runs by default, each on its own GPU.
 The space: specs/spaces/meliusnet.yaml (copy and edit it; docs/search.md)."""
 
@@ -38,9 +40,11 @@ def add_arguments(p) -> None:
     from mnas.search.objective import PRUNERS
     from mnas.train.execution import PRECISIONS
     from mnas.train.recipe import OPTIMIZERS
-    b = p.add_argument_group("budget (a preset, explicit limits, or a preset with a limit replaced)")
-    b.add_argument("--budget", metavar="NAME",
-                   help="preset: " + ", ".join(PRESETS) + " (see 'mnas budgets')")
+    b = p.add_argument_group("budget (a preset or a network, explicit limits, or either with a "
+                             "limit replaced)")
+    b.add_argument("--budget", metavar="NAME|SPEC",
+                   help="preset: " + ", ".join(PRESETS) + " (see 'mnas budgets'); or a network "
+                        "spec (file or zoo name, e.g. resnete18): its own OPs and size")
     b.add_argument("--max-ops", type=float, metavar="OPS", help="OPs limit, e.g. 3.25e8")
     b.add_argument("--max-size-mib", type=float, metavar="MIB", help="size limit in MiB")
     b.add_argument("--max-latency-ms", type=float, metavar="MS",
@@ -205,5 +209,15 @@ def _search(config, args) -> int:
             "files": {k: str(v) for k, v in outcome.files.items()}}, indent=2))
     else:
         print(format_frame(df, args.format, title=title, caption=caption))
+    if r.exhausted:
+        _say(f"stopped after {outcome.trials} of {cfg.trials} trials: {r.exhausted}")
+    for lost in r.lost_workers:
+        _say(f"warning: {lost}; the other workers finished its share")
+    if outcome.extrapolated:
+        fit = accuracy_fit()
+        _say(f"note: {outcome.extrapolated} of {outcome.trials} trials lie outside the range the "
+             f"proxy was fitted on (BOPs {fit.bops_range[0]:.3g}..{fit.bops_range[1]:.3g}, "
+             f"binary params {fit.binary_params_range[0]:.3g}..{fit.binary_params_range[1]:.3g}"
+             f"); their proxy is an extrapolation (trials.csv: proxy_outside)")
     _say(f"wrote to {cfg.out}/: " + ", ".join(p.name for p in outcome.files.values()))
     return 0

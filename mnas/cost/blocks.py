@@ -12,7 +12,8 @@ which gives the error with its message."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, fields, replace
 
 from mnas.cost.conventions import Convention
 from mnas.cost.model import Tally, Totals, totals
@@ -27,13 +28,15 @@ from mnas.spec.values import freeze
 
 @dataclass(frozen=True)
 class _Done:
-    """A block call's (or a run of calls') result: counts, output shape and bits, and the
-    expansion size it adds (the expander's limit counts it)."""
+    """A block call's (or a run of calls') result: counts, output shape and bits, the
+    expansion size it adds (the expander's limit counts it) and a digest of the layers it
+    holds (`network`)."""
 
     tally: Tally
     shape: Shape
     bits: int
     size: int
+    digest: str
 
 
 #: (block name, arguments, input shape, input bits[, calls in a run]) -> _Done
@@ -53,6 +56,7 @@ class _CostingExpander(Expander):
         self.shapes: dict[str, Shape] = {"input": tuple(spec.input)}
         self.bits: dict[str, int] = {"input": FULL}
         self.tallies: list[Tally] = [Tally()]
+        self.prints: list[list] = [[]]
 
     def shape_of(self, ref: str) -> tuple[Shape, int]:
         try:
@@ -76,6 +80,7 @@ class _CostingExpander(Expander):
         self.bits[node.name] = op.out_bits(node.params, bits)
         counts = mac_precision(op.count(node.params, shapes, out), max(bits, default=FULL))
         self.tallies[-1] = self.tallies[-1].add(counts, op.fc)
+        self.prints[-1].append((op.name, _resolved(node.params, out), shapes))
 
     def op_node(self, inst, qualified, ins, scopes, where) -> str:
         name = super().op_node(inst, qualified, ins, scopes, where)
@@ -126,6 +131,7 @@ class _CostingExpander(Expander):
             return name
         self.check_args(block, args, frame)
         self.tallies.append(Tally())
+        self.prints.append([])
         size = self.size
         for inst in run:
             hit = self.cache.get((block.name, frozen, *self.shape_of(current)))
@@ -142,14 +148,17 @@ class _CostingExpander(Expander):
         layers do not exist, so a reference to one is not covered)."""
         self.grow(hit.size, loc, fieldname, where)
         self.tallies[-1] = self.tallies[-1] + hit.tally
+        self.prints[-1].append(hit.digest)
         out = scope + ".\0output"
         self.shapes[out], self.bits[out] = hit.shape, hit.bits
         return out
 
     def _keep(self, key, tally: Tally, output: str, size: int) -> None:
         self.tallies[-1] = self.tallies[-1] + tally
+        digest = _digest(self.prints.pop())
+        self.prints[-1].append(digest)
         if key is not None:
-            self.cache[key] = _Done(tally, *self.shape_of(output), size)
+            self.cache[key] = _Done(tally, *self.shape_of(output), size, digest)
 
     def call_block(self, block, args, frame, scopes, loc, fieldname) -> str:
         try:
@@ -161,20 +170,42 @@ class _CostingExpander(Expander):
         if hit is not None:             # its checks passed before: they read only the args
             return self._reuse(hit, frame.prefix[:-1], loc, fieldname, where)
         self.tallies.append(Tally())
+        self.prints.append([])
         size = self.size
         out = super().call_block(block, args, frame, scopes, loc, fieldname)
         self._keep(key, self.tallies.pop(), out, self.size - size)
         return out
 
 
-def tally_spec(spec: Spec, cache: BlockCache) -> Tally | None:
-    """The convention-free counts of `spec`'s network, or None when this path does not cover
-    it (then cost it with the graph model)."""
+def _resolved(params, out: Shape):
+    """`params` with a width given as `reduction` replaced by the width it resolves to, so
+    reductions that round to the same width are the same layer."""
+    names = {f.name for f in fields(params)} if params is not None else set()
+    if {"out", "reduction"} <= names and params.reduction is not None:
+        return replace(params, out=out[0], reduction=None)
+    return params
+
+
+def _digest(items: list) -> str:
+    return hashlib.sha256(repr(items).encode()).hexdigest()[:16]
+
+
+def tally_and_network(spec: Spec, cache: BlockCache) -> tuple[Tally, str] | None:
+    """The convention-free counts of `spec`'s network and a digest of what the network is
+    (its layers in order: op, parameters with widths resolved, input shapes; equal for specs
+    that spell one network differently), or None when this path does not cover it."""
     try:
         ex = expand_spec(_CostingExpander(spec, cache))
     except (_NotCovered, ShapeRuleError, MnasError):
         return None
-    return ex.tallies[0]
+    return ex.tallies[0], _digest(ex.prints[0])
+
+
+def tally_spec(spec: Spec, cache: BlockCache) -> Tally | None:
+    """The convention-free counts of `spec`'s network, or None when this path does not cover
+    it (then cost it with the graph model)."""
+    done = tally_and_network(spec, cache)
+    return None if done is None else done[0]
 
 
 def cost_spec(spec: Spec, convention: str | Convention, cache: BlockCache) -> Totals | None:

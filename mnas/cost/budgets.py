@@ -1,7 +1,8 @@
 """Budgets: cost ceilings derived from reference networks by the same cost model, never typed
 in. The presets are data (`mnas/zoo/budgets.yaml`): `mobilenet-W` is MobileNet-v1 at width W
-(specs/mobilenet_v1.yaml) costed under the chosen convention; explicit numbers are accepted
-too."""
+(specs/mobilenet_v1.yaml) costed under the chosen convention; any network spec (a file, or a
+bundled name such as `resnete18`) is a budget too: its own OPs and size ("a MeliusNet as cheap
+as ResNetE18"); explicit numbers are accepted as well."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 from mnas.cost.conventions import Convention, get_convention
 from mnas.errors import BudgetError, suggest
-from mnas.zoo import SPECS_DIR, budget_presets
+from mnas.zoo import SPECS_DIR, budget_presets, names as zoo_names, resolve_spec
 
 #: budget name -> (bundled spec file, overrides) of its reference network
 PRESETS: dict[str, tuple[str, dict]] = budget_presets()
@@ -43,8 +44,7 @@ class Budget:
 
 def preset_budget(name: str, convention: str | Convention = "paper") -> Budget:
     if name not in PRESETS:
-        raise BudgetError(f"unknown budget '{name}'{suggest(name, PRESETS)}; "
-                          f"known: {', '.join(PRESETS)}")
+        return spec_budget(name, convention)
     from mnas.cost.model import cost_graph
     from mnas.spec.expand import load_graph
     conv = get_convention(convention)
@@ -52,6 +52,23 @@ def preset_budget(name: str, convention: str | Convention = "paper") -> Budget:
     report = cost_graph(load_graph(SPECS_DIR / file, sets), conv)
     source = f"specs/{file} " + " ".join(f"--set {k}={v}" for k, v in sets.items())
     return Budget(name, report.totals.ops, report.totals.size_mib, conv.name, source)
+
+
+def spec_budget(name: str, convention: str | Convention = "paper") -> Budget:
+    """The OPs and size of a network spec (a path, or a bundled spec's name) as a budget."""
+    path = resolve_spec(name)
+    if not path.is_file():
+        known = [*PRESETS, *zoo_names()]
+        raise BudgetError(f"unknown budget '{name}'{suggest(name, known)}: neither a preset "
+                          f"({', '.join(PRESETS)}) nor a spec file or bundled spec "
+                          f"({', '.join(zoo_names())})")
+    from mnas.cost.model import cost_graph
+    from mnas.spec.expand import load_graph
+    conv = get_convention(convention)
+    report = cost_graph(load_graph(path), conv)
+    bundled = path.parent.resolve() == SPECS_DIR.resolve()
+    return Budget(path.stem, report.totals.ops, report.totals.size_mib, conv.name,
+                  f"specs/{path.name}" if bundled else str(path))
 
 
 def resolve_budget(name: str | None = None, max_ops: float | None = None,

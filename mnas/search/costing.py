@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from mnas.cost.blocks import BlockCache, cost_spec
+from mnas.cost.blocks import BlockCache, cost_spec, tally_and_network
 from mnas.cost.conventions import Convention, get_convention
-from mnas.cost.model import Totals
+from mnas.cost.model import Totals, totals
 from mnas.errors import MnasError, MnasWarning
 from mnas.spec.load import Spec
 from mnas.spec.values import freeze
@@ -52,13 +52,17 @@ class CandidateCost:
 
 
 def network_fingerprint(spec) -> str:
+    """What the network of `spec` is (see `graph_fingerprint`), as 16 hex digits."""
+    from mnas.spec.expand import build_graph
+    return graph_fingerprint(build_graph(spec))[2:]
+
+
+def graph_fingerprint(graph) -> str:
     """What the network is (layers, wiring, parameters), not how its values spell it: a
     conv's `reduction` counts as the width it resolves to, so reductions 1.75 and 2.0 that
     give the same width are the same network."""
     from dataclasses import fields, replace
     from mnas.ir.shapes import infer_shapes
-    from mnas.spec.expand import build_graph
-    graph = build_graph(spec)
     shapes = infer_shapes(graph)
     items = []
     for n in graph.nodes:
@@ -67,7 +71,7 @@ def network_fingerprint(spec) -> str:
         if {"out", "reduction"} <= names and params.reduction is not None:
             params = replace(params, out=shapes[n.name][0], reduction=None)
         items.append((n.name, n.op, n.inputs, params))
-    return hashlib.sha256(repr(items).encode()).hexdigest()[:16]
+    return "g:" + hashlib.sha256(repr(items).encode()).hexdigest()[:16]
 
 
 def candidate_cost(t: Totals) -> CandidateCost:
@@ -77,9 +81,14 @@ def candidate_cost(t: Totals) -> CandidateCost:
 
 def graph_cost(spec: Spec, convention: Convention) -> CandidateCost:
     """The reference: expand the spec and cost every layer."""
+    return _graph_cost_and_network(spec, convention)[0]
+
+
+def _graph_cost_and_network(spec: Spec, convention: Convention) -> tuple[CandidateCost, str]:
     from mnas.cost.model import cost_graph
     from mnas.spec.expand import build_graph
-    return candidate_cost(cost_graph(build_graph(spec), convention).totals)
+    graph = build_graph(spec)
+    return candidate_cost(cost_graph(graph, convention).totals), graph_fingerprint(graph)
 
 
 class Costing:
@@ -93,7 +102,7 @@ class Costing:
                  method: str | None = None, latency: str | None = None):
         self.base, self.convention, self.origin = base, get_convention(convention), origin
         self.latency = None if latency is None else get_convention(f"measured:{latency}")
-        self._cache: dict[Any, CandidateCost | MnasError] = {}
+        self._cache: dict[Any, tuple[CandidateCost, str] | MnasError] = {}
         self.blocks: BlockCache = {}
         if method is not None:
             if method not in ("blocks", "graph"):
@@ -126,6 +135,17 @@ class Costing:
 
     def cost(self, values: Mapping[str, Any]) -> CandidateCost:
         """The candidate's totals; an invalid candidate raises the graph model's MnasError."""
+        return self.assess(values)[0]
+
+    def network(self, values: Mapping[str, Any]) -> str:
+        """What network the candidate is: equal for candidates whose expanded networks are
+        the same (reductions that round to the same widths), different otherwise. The block
+        path gives a 'b:' key from the layers it expands or reuses, the graph model a 'g:'
+        key from the graph; a study costs all candidates one way, so keys compare."""
+        return self.assess(values)[1]
+
+    def assess(self, values: Mapping[str, Any]) -> tuple[CandidateCost, str]:
+        """(cost, network) of a candidate, cached; an invalid one raises its MnasError."""
         key = freeze(values)
         hit = self._cache.get(key)
         if hit is None:
@@ -135,18 +155,18 @@ class Costing:
             raise hit
         return hit
 
-    def _compute(self, values: Mapping[str, Any]) -> CandidateCost | MnasError:
+    def _compute(self, values: Mapping[str, Any]) -> tuple[CandidateCost, str] | MnasError:
         try:
             spec = self.base.with_values(values, self.origin)
-            cost = None
+            done = None
             if self.method == "blocks":
-                fast = cost_spec(spec, self.convention, self.blocks)
+                fast = tally_and_network(spec, self.blocks)
                 if fast is not None:
-                    cost = candidate_cost(fast)
-            if cost is None:
-                cost = graph_cost(spec, self.convention)
+                    done = candidate_cost(totals(fast[0], self.convention)), "b:" + fast[1]
+            if done is None:
+                done = _graph_cost_and_network(spec, self.convention)
             if self.latency is not None:
-                cost = replace(cost, latency_ms=graph_cost(spec, self.latency).ops)
-            return cost
+                done = replace(done[0], latency_ms=graph_cost(spec, self.latency).ops), done[1]
+            return done
         except MnasError as err:
             return err

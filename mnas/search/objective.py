@@ -13,6 +13,8 @@ two features do not carry. In particular 32-bit FLOPs (stem, transitions) earn n
 it, so under a budget it spends OPs on binary blocks: it prefers the grouped stem, grouped
 transitions and the largest reduction factors the space allows. The space's ranges (taken
 from the paper's choices) are what keeps widths sensible; use `train` to let accuracy decide.
+A candidate whose features lie outside the range of the 13 networks (ImageNet, 224x224) gets
+a note on its trial (`proxy_outside`): its score is an extrapolation.
 
 `pareto` maximises the proxy and minimises OPs and size (Optuna's multi-objective TPE),
 returning the Pareto front. `train` trains each feasible candidate briefly with the training
@@ -48,12 +50,25 @@ class AccuracyFit:
     rmse: float
     loo_rmse: float
     points: int
+    bops_range: tuple[float, float] = (0.0, float("inf"))
+    binary_params_range: tuple[float, float] = (0.0, float("inf"))
 
     def predict(self, bops: float, binary_params: float) -> float:
         if bops <= 0 or binary_params <= 0:
             return 0.0
         return (self.intercept + self.per_ln_bops * math.log(bops)
                 + self.per_ln_binary_params * math.log(binary_params))
+
+    def outside(self, bops: float, binary_params: float) -> str | None:
+        """How a network lies outside the range the fit was made on (None: inside)."""
+        notes = []
+        for label, value, (low, high) in (("BOPs", bops, self.bops_range),
+                                          ("binary params", binary_params,
+                                           self.binary_params_range)):
+            if not low <= value <= high:
+                notes.append(f"{label} {value:.3g} {'below' if value < low else 'above'} the "
+                             f"fitted {low:.3g}..{high:.3g}")
+        return "; ".join(notes) or None
 
     def describe(self) -> str:
         return (f"top-1 % ~ {self.intercept:.2f} + {self.per_ln_bops:.3f} ln BOPs + "
@@ -85,7 +100,9 @@ def accuracy_fit() -> AccuracyFit:
         c = np.linalg.lstsq(X[keep], y[keep], rcond=None)[0]
         loo.append(float(X[i] @ c - y[i]))
     return AccuracyFit(float(coef[0]), float(coef[1]), float(coef[2]), rmse,
-                       float(np.sqrt(np.mean(np.square(loo)))), len(y))
+                       float(np.sqrt(np.mean(np.square(loo)))), len(y),
+                       (float(feats[:, 0].min()), float(feats[:, 0].max())),
+                       (float(feats[:, 1].min()), float(feats[:, 1].max())))
 
 
 @dataclass(frozen=True)
@@ -176,8 +193,16 @@ class ProxyObjective:
     def score(self, cost: CandidateCost) -> float:
         return self.fit.predict(cost.bops, cost.binary_params)
 
+    def scored(self, trial, cost: CandidateCost) -> float:
+        """The proxy, with a note on the trial (`proxy_outside`) when the candidate lies
+        outside the range the fit was made on: its score is then an extrapolation."""
+        note = self.fit.outside(cost.bops, cost.binary_params)
+        if note:
+            trial.set_user_attr("proxy_outside", note)
+        return self.score(cost)
+
     def __call__(self, trial, candidate: Candidate):
-        return self.score(candidate.cost)
+        return self.scored(trial, candidate.cost)
 
 
 class ParetoObjective(ProxyObjective):
@@ -187,7 +212,7 @@ class ParetoObjective(ProxyObjective):
 
     def __call__(self, trial, candidate: Candidate):
         c = candidate.cost
-        return self.score(c), c.ops, c.size_mib
+        return self.scored(trial, c), c.ops, c.size_mib
 
 
 Trainer = Callable[..., Any]
@@ -220,7 +245,7 @@ class TrainObjective(ProxyObjective):
 
     def __call__(self, trial, candidate: Candidate):
         import optuna
-        trial.set_user_attr("proxy", self.score(candidate.cost))
+        trial.set_user_attr("proxy", self.scored(trial, candidate.cost))
         if not candidate.feasible:
             trial.set_user_attr("trained", False)      # over budget: rejected by cost alone
             return 0.0
@@ -250,12 +275,15 @@ class TrainObjective(ProxyObjective):
 class ObjectiveDef:
     """One objective a search can optimise: `make(fit, options, trainer)` builds it (an
     object with `directions`, `value_names` and `__call__(trial, candidate)`);
-    `default_trials` is the study size when `--trials` is not given."""
+    `default_trials` is the study size when `--trials` is not given; an `instant` objective is
+    evaluated while the worker holds the study lock (no other worker can take the same network
+    meanwhile), a slow one under a claim on the network."""
 
     name: str
     description: str
     default_trials: int
     make: Callable[[AccuracyFit, TrainOptions | None, Trainer | None], Any]
+    instant: bool = True
 
 
 OBJECTIVES: dict[str, ObjectiveDef] = {}
@@ -277,7 +305,7 @@ register_objective(ObjectiveDef(
 register_objective(ObjectiveDef(
     "train", "validation accuracy after short training, with pruning", 20,
     lambda fit, options, trainer: TrainObjective(fit, options or TrainOptions(),
-                                                 trainer or default_trainer())))
+                                                 trainer or default_trainer()), instant=False))
 
 
 def make_objective(name: str, options: TrainOptions | None = None,

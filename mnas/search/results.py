@@ -247,6 +247,7 @@ def trials_frame(study, space: Space, budget: Budget, directions: Sequence[str],
         r.update(dict(zip(value_names, values)))
         if "proxy" in t.user_attrs:
             r["proxy_top1"] = t.user_attrs["proxy"]
+        r["proxy_outside"] = t.user_attrs.get("proxy_outside", "")
         if front:
             r["pareto"] = t.number in front
         r["duplicate_of"] = t.user_attrs.get("duplicate_of", "")

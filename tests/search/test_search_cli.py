@@ -20,8 +20,9 @@ def one_line_error(r, text: str) -> None:
 
 def test_bad_budget_name_is_a_one_line_error(tmp_path):
     r = run_cli("search", "--budget", "mobilenet-0.7", "--out", tmp_path / "run")
-    one_line_error(r, "unknown budget 'mobilenet-0.7' (did you mean 'mobilenet-0.75'?); "
-                      "known: mobilenet-0.25, mobilenet-0.5, mobilenet-0.75, mobilenet-1.0")
+    one_line_error(r, "unknown budget 'mobilenet-0.7' (did you mean 'mobilenet-0.75'?): neither "
+                      "a preset (mobilenet-0.25, mobilenet-0.5, mobilenet-0.75, mobilenet-1.0) "
+                      "nor a spec file or bundled spec (")
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
 
