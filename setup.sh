@@ -15,6 +15,10 @@ fi
 .venv/bin/pip install -q -e '.[dev]' 2>&1 | grep -v "is ignored" || true
 .venv/bin/python -c "import mnas, optuna, pandas, networkx, yaml, sklearn" \
   || { echo "setup: installing mnas failed" >&2; exit 1; }
+# Compile the bit-packed binary kernels now (once per machine and version, ~10 s), so the
+# first test or `mnas bench` does not; without a compiler mnas uses its pure-PyTorch path.
+.venv/bin/python -m mnas.kernels.build || echo "setup: kernels not compiled (see above);" \
+  "mnas will use the slow pure-PyTorch path" >&2
 if ! command -v dot >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     (apt-get install -y -q graphviz >/dev/null 2>&1 \

@@ -71,7 +71,8 @@ def summary_row(report: CostReport) -> dict:
 
 def totals_line(report: CostReport) -> str:
     t, c = report.totals, report.convention
-    return (f"BOPs {t.bops:.3e} | FLOPs {t.flops:.3e} | OPs {t.ops:.3e} | params {t.params:,} "
+    ops = f"OPs {t.ops:.3e}" if c.latency is None else f"latency {t.ops:.3f} ms"
+    return (f"BOPs {t.bops:.3e} | FLOPs {t.flops:.3e} | {ops} | params {t.params:,} "
             f"(binary {t.binary_params:,}, 32-bit {t.float_params:,}) | size "
             f"{t.size_mib:.3f} {c.size_unit} | convention '{c.name}': {c.description}")
 

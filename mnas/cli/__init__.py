@@ -26,6 +26,7 @@ COMMANDS = {
     "export": "export a network (torchscript, onnx, state dict, python, expanded yaml)",
     "train": "train a spec (paper recipe; local or DDP; resumable)",
     "validate": "train the best candidates of a search study",
+    "bench": "measure per-layer latency on the bit-packed kernels vs float",
 }
 
 EPILOG = """examples:
@@ -40,6 +41,7 @@ EPILOG = """examples:
   mnas search --budget mobilenet-0.75
   mnas train specs/meliusnet-cifar.yaml --data digits --epochs 6 --optimizer adam --warmup 1
   mnas validate STUDY --top-k 3 --data digits
+  mnas bench specs/meliusnet22.yaml --threads 1
 run 'mnas COMMAND --help' for a command's options."""
 
 

@@ -18,17 +18,22 @@ PRESETS: dict[str, tuple[str, dict]] = budget_presets()
 @dataclass(frozen=True)
 class Budget:
     """Upper bounds on OPs and size (None: unbounded), with the convention they were
-    computed under and where they came from."""
+    computed under and where they came from; optionally a latency bound in milliseconds,
+    judged by a latency table (`mnas bench`, mnas.cost.latency)."""
 
     name: str
     ops: float | None
     size_mib: float | None
     convention: str
     source: str
+    latency_ms: float | None = None
+    latency_table: str | None = None
 
-    def fits(self, ops: float, size_mib: float) -> bool:
+    def fits(self, ops: float, size_mib: float, latency_ms: float | None = None) -> bool:
         return ((self.ops is None or ops <= self.ops)
-                and (self.size_mib is None or size_mib <= self.size_mib))
+                and (self.size_mib is None or size_mib <= self.size_mib)
+                and (self.latency_ms is None or
+                     (latency_ms is not None and latency_ms <= self.latency_ms)))
 
     def usage(self, ops: float, size_mib: float) -> tuple[float | None, float | None]:
         """Fractions of the budget used (1.0 = exactly at the limit)."""
@@ -51,11 +56,30 @@ def preset_budget(name: str, convention: str | Convention = "paper") -> Budget:
 
 def resolve_budget(name: str | None = None, max_ops: float | None = None,
                    max_size_mib: float | None = None,
-                   convention: str | Convention = "paper") -> Budget:
-    """A preset by name, explicit limits, or a preset with some limits replaced."""
+                   convention: str | Convention = "paper", max_latency_ms: float | None = None,
+                   latency_table: str | None = None) -> Budget:
+    """A preset by name, explicit limits, or a preset with some limits replaced; a latency
+    limit (with the table that judges it) may be added to any of them."""
+    from dataclasses import replace
+    from mnas.cost.latency import LatencyTable
+    if (max_latency_ms is None) != (latency_table is None):
+        raise BudgetError("--max-latency-ms and --latency-table go together: the table "
+                          "(written by 'mnas bench') gives each candidate's milliseconds")
+    if max_latency_ms is not None:
+        if not max_latency_ms > 0:
+            raise BudgetError(f"max latency must be positive, got {max_latency_ms}")
+        LatencyTable.read(latency_table)             # a bad file fails now, in one line
+        if name is None and max_ops is None and max_size_mib is None:
+            conv = get_convention(convention)
+            return Budget(f"latency{max_latency_ms:g}ms", None, None, conv.name,
+                          f"latency table {latency_table}", max_latency_ms, str(latency_table))
+        base = resolve_budget(name, max_ops, max_size_mib, convention)
+        return replace(base, name=f"{base.name}+latency{max_latency_ms:g}ms",
+                       latency_ms=max_latency_ms, latency_table=str(latency_table))
     conv = get_convention(convention)
     if name is None and max_ops is None and max_size_mib is None:
-        raise BudgetError("give a budget name (e.g. mobilenet-0.75) or --max-ops/--max-size-mib")
+        raise BudgetError("give a budget name (e.g. mobilenet-0.75), --max-ops/--max-size-mib "
+                          "or --max-latency-ms")
     for label, value in (("max ops", max_ops), ("max size", max_size_mib)):
         if value is not None and not value > 0:
             raise BudgetError(f"{label} must be positive, got {value}")

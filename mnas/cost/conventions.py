@@ -9,12 +9,16 @@ of its input's and its weight's precision (`mnas.ir.precision`); element-wise wo
 BatchNorm, activations (ReLU, sign, RSign's threshold, PReLU/RPReLU, hardtanh, sigmoid),
 learned scales, channel gating, pooling, concat, add. The parameters of all of these count
 in params and size; `weight_scale`'s per-channel scales are computed from the weights (and
-folded into the following BatchNorm at inference), so they count as neither."""
+folded into the following BatchNorm at inference), so they count as neither.
+
+`measured:FILE` replaces each layer's OPs by the milliseconds `mnas bench` measured (a
+latency table, mnas.cost.latency)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mnas.cost.latency import LatencyTable
 from mnas.errors import MnasError, suggest
 
 
@@ -29,7 +33,9 @@ class Convention:
       has them (gamma and beta: 2 per channel); an integer counts that many per channel
       instead (4 would add the running statistics).
     - `binary_bits` / `float_bits`: bits per binary / other parameter.
-    - `mb_bytes`: bytes in the size unit (2**20: the paper's "MB" is MiB)."""
+    - `mb_bytes`: bytes in the size unit (2**20: the paper's "MB" is MiB).
+    - `latency`: a measured latency table; when set, a layer's OPs are its milliseconds
+      (BOPs, FLOPs and sizes are counted as under `paper`)."""
 
     name: str
     description: str
@@ -39,6 +45,7 @@ class Convention:
     binary_bits: int = 1
     float_bits: int = 32
     mb_bytes: int = 2 ** 20
+    latency: LatencyTable | None = None
 
     @property
     def size_unit(self) -> str:
@@ -64,11 +71,23 @@ LARQ = Convention(
 CONVENTIONS: dict[str, Convention] = {c.name: c for c in (PAPER, LARQ)}
 
 
+MEASURED = "measured:"
+
+
+def measured(path: str) -> Convention:
+    """The `measured:FILE` convention of the latency table at `path`."""
+    table = LatencyTable.read(path)
+    return Convention(name=f"{MEASURED}{path}", description=f"OPs are {table.describe()}",
+                      latency=table)
+
+
 def get_convention(name: str | Convention) -> Convention:
     if isinstance(name, Convention):
         return name
+    if isinstance(name, str) and name.startswith(MEASURED):
+        return measured(name[len(MEASURED):])
     try:
         return CONVENTIONS[name]
     except KeyError:
         raise MnasError(f"unknown convention '{name}'{suggest(name, CONVENTIONS)}; "
-                        f"known: {', '.join(CONVENTIONS)}") from None
+                        f"known: {', '.join(CONVENTIONS)}, {MEASURED}FILE") from None

@@ -15,7 +15,7 @@ tallies (`mnas.cost.blocks`)."""
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from mnas.cost.conventions import Convention, get_convention
 from mnas.errors import MnasWarning
@@ -101,7 +101,9 @@ class Tally:
 
 
 def totals(tally: Tally, convention: str | Convention = "paper") -> Totals:
-    """The totals of a tally under a convention (for a graph: the sum of its layers')."""
+    """The totals of a tally under a convention (for a graph: the sum of its layers'). A
+    measured convention's OPs (milliseconds per layer) are not a function of counts: for
+    those, `ops` is the counted OPs and `cost_graph` replaces it."""
     conv = get_convention(convention)
     a, b = apply_convention(tally.layers, False, conv), apply_convention(tally.fc, True, conv)
     bops, flops = a.bops + b.bops, a.flops + b.flops
@@ -154,7 +156,8 @@ def cost_graph(graph: Graph, convention: str | Convention = "paper",
     tally = Tally()
     for node in graph.nodes:
         op = get_op(node.op)
-        counted = op.count(node.params, tuple(shapes[i] for i in node.inputs), shapes[node.name])
+        ins = tuple(shapes[i] for i in node.inputs)
+        counted = op.count(node.params, ins, shapes[node.name])
         c = mac_precision(counted, input_bits(node, bits))
         if c is not counted:
             real_input_binary.append(node.name)
@@ -163,15 +166,19 @@ def cost_graph(graph: Graph, convention: str | Convention = "paper",
         precision = ("mixed" if c.binary_macs and c.float_macs else
                      "binary" if c.binary_macs else "float" if c.float_macs else
                      "binary" if c.binary_params else "float" if f.float_params else "-")
+        ops = op_count(f.bops, f.flops, conv) if conv.latency is None else \
+            conv.latency.layer_ms(node.op, node.params, ins, shapes[node.name], c, precision)
         layers.append(LayerCost(
             node.name, node.op, node.block, node.stage, shapes[node.name], precision,
             f.binary_params + f.float_params, f.binary_params, f.float_params, c.macs, f.bops,
-            f.flops, op_count(f.bops, f.flops, conv),
-            f.binary_params * conv.binary_bits + f.float_params * conv.float_bits))
+            f.flops, ops, f.binary_params * conv.binary_bits + f.float_params * conv.float_bits))
     if real_input_binary:
         warnings.warn(_real_input_message(real_input_binary), MnasWarning, stacklevel=2)
-    return CostReport(graph.name, conv, graph.input.params.shape, tuple(layers),
-                      totals(tally, conv), tuple(real_input_binary))
+    t = totals(tally, conv)
+    if conv.latency is not None:            # measured: OPs are the layers' milliseconds
+        t = replace(t, ops=sum(layer.ops for layer in layers))
+    return CostReport(graph.name, conv, graph.input.params.shape, tuple(layers), t,
+                      tuple(real_input_binary))
 
 
 def _real_input_message(names: list[str]) -> str:

@@ -2,7 +2,10 @@
 
 TorchScript and ONNX hold an inference graph: the module is traced in eval mode (BatchNorm
 uses its running statistics, sign is a plain `torch.where`), batch 1, with the batch
-dimension left dynamic in ONNX. ONNX uses torch's TorchScript-based exporter
+dimension left dynamic in ONNX. Binary weights are stored as their signs, 1 bit each, and
+expanded to +-1 in the graph (`mnas.lower.inference`, form `bits`): the file is about the
+cost model's size, not that of the 32-bit latent weights. ONNX constant folding is off, as it
+would store the expanded floats; onnxruntime folds them when it loads the model. ONNX uses torch's TorchScript-based exporter
 (`dynamo=False`): it needs only the `onnx` package, while the newer torch.export-based
 exporter (the default since torch 2.9) also needs `onnxscript`, which mnas does not depend
 on. Its deprecation warnings are silenced here; a user cannot act on them."""
@@ -66,7 +69,8 @@ def export_torch(graph: Graph, fmt: str, out: Path, weights: str | Path | None =
     if fmt == "state-dict":
         torch.save(module.state_dict(), out)
         return f"state dict, {origin}"
-    module.eval()
+    from mnas.lower.inference import inference_module
+    module = inference_module(graph, module, "bits")
     x = example_input(graph, batch=1)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -80,11 +84,11 @@ def export_torch(graph: Graph, fmt: str, out: Path, weights: str | Path | None =
             except ImportError:
                 raise MissingDependency("onnx", "--format onnx") from None
             torch.onnx.export(module, (x,), str(out), dynamo=False, input_names=["input"],
-                              output_names=["output"],
+                              output_names=["output"], do_constant_folding=False,
                               dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
         else:
             raise ExportError(f"unknown torch export format '{fmt}'")
-    return f"inference graph (eval mode), {origin}"
+    return f"inference graph (eval mode, binary weights as 1-bit signs), {origin}"
 
 
 def _writer(fmt: str):

@@ -138,6 +138,17 @@ def signed_weight(weight: torch.Tensor) -> torch.Tensor:
     return binarize(weight) if _exporting() else WeightSTE.apply(weight)
 
 
+class BinaryWeights:
+    """Mixin of the layers with binary weights. `binary_weights` (True by default) is the
+    switch of the two-step schedule (Real-to-Binary, ReActNet): step 1 trains with binary
+    activations but the 32-bit weights as they are, step 2 binarises the weights too."""
+
+    binary_weights: bool = True
+
+    def forward_weight(self) -> torch.Tensor:
+        return signed_weight(self.weight) if self.binary_weights else self.weight
+
+
 @remember_args
 class ReLU(nn.ReLU):
     pass
@@ -173,14 +184,23 @@ class Conv2d(nn.Conv2d):
         return text
 
 
+def add_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return y if bias is None else y + bias.reshape(1, -1, *([1] * (y.dim() - 2)))
+
+
 @remember_args
-class BinaryConv2d(Conv2d):
+class BinaryConv2d(BinaryWeights, Conv2d):
     """Convolution with sign(weights) in the forward pass; the input is expected binarised by
-    a preceding `Sign`. `weight` holds the 32-bit latent values."""
+    a preceding `Sign`. `weight` holds the 32-bit latent values. A bias is added after the
+    convolution, whose +-1 sums are exact integers in float, so the result is the one
+    integer kernels compute, to the bit (mnas.kernels)."""
 
     def forward(self, x):
-        w = signed_weight(self.weight)
-        return self._conv_forward(x, w, self.bias)
+        return add_bias(self._conv_forward(x, self.forward_weight(), None), self.bias)
+
+    def weight_scale(self) -> torch.Tensor | None:
+        """The per-output-channel factor on the signed weights (None: no scaling)."""
+        return None
 
 
 @remember_args
@@ -188,12 +208,17 @@ class ScaledBinaryConv2d(BinaryConv2d):
     """Binary convolution whose signed weights are scaled, per output channel, by the mean
     |w| of the latent weights (Bi-Real Net's magnitude-aware weights; the scale is detached,
     as in the Bi-Real authors' release, so the weights' gradient is the plain
-    straight-through one times the scale)."""
+    straight-through one times the scale). The scale multiplies the integer-valued output of
+    the +-1 convolution, as integer kernels apply it."""
 
     def forward(self, x):
-        scale = self.weight.detach().abs().mean(dim=(1, 2, 3), keepdim=True)
-        signed = signed_weight(self.weight)
-        return self._conv_forward(x, signed * scale, self.bias)
+        if not self.binary_weights:
+            return self._conv_forward(x, self.weight, self.bias)
+        y = self._conv_forward(x, signed_weight(self.weight), None)
+        return add_bias(y * self.weight_scale().reshape(1, -1, 1, 1), self.bias)
+
+    def weight_scale(self) -> torch.Tensor:
+        return self.weight.detach().abs().mean(dim=(1, 2, 3))
 
 
 @remember_args
@@ -207,12 +232,11 @@ class Linear(nn.Linear):
 
 
 @remember_args
-class BinaryLinear(Linear):
+class BinaryLinear(BinaryWeights, Linear):
     """Fully connected layer with sign(weights); the input is expected binarised."""
 
     def forward(self, x):
-        w = signed_weight(self.weight)
-        return F.linear(x, w, self.bias)
+        return add_bias(F.linear(x, self.forward_weight()), self.bias)
 
 
 @remember_args

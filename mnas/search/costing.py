@@ -14,7 +14,7 @@ import hashlib
 import logging
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mnas.cost.blocks import BlockCache, cost_spec
@@ -38,11 +38,13 @@ class CandidateCost:
     float_params: int
     size_bits: int
     size_mib: float
+    latency_ms: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"bops": self.bops, "flops": self.flops, "ops": self.ops,
-                "binary_params": self.binary_params, "float_params": self.float_params,
-                "size_mib": self.size_mib}
+        out = {"bops": self.bops, "flops": self.flops, "ops": self.ops,
+               "binary_params": self.binary_params, "float_params": self.float_params,
+               "size_mib": self.size_mib}
+        return out if self.latency_ms is None else {**out, "latency_ms": self.latency_ms}
 
     def same_counts(self, other: CandidateCost) -> bool:
         return (self.bops, self.flops, self.binary_params, self.float_params, self.size_bits) == \
@@ -82,12 +84,15 @@ def graph_cost(spec: Spec, convention: Convention) -> CandidateCost:
 
 class Costing:
     """Costs candidates of one base spec (values are overrides of its `values`). `method`
-    ('blocks' or 'graph') skips the check when the caller already knows which to use."""
+    ('blocks' or 'graph') skips the check when the caller already knows which to use. With
+    `latency` (a latency table's path) each candidate also gets its milliseconds under that
+    table, from its graph (mnas.cost.latency)."""
 
     def __init__(self, base: Spec, convention: str | Convention = "paper",
                  probes: Iterable[Mapping[str, Any]] = (), origin: str = "search",
-                 method: str | None = None):
+                 method: str | None = None, latency: str | None = None):
         self.base, self.convention, self.origin = base, get_convention(convention), origin
+        self.latency = None if latency is None else get_convention(f"measured:{latency}")
         self._cache: dict[Any, CandidateCost | MnasError] = {}
         self.blocks: BlockCache = {}
         if method is not None:
@@ -133,10 +138,15 @@ class Costing:
     def _compute(self, values: Mapping[str, Any]) -> CandidateCost | MnasError:
         try:
             spec = self.base.with_values(values, self.origin)
+            cost = None
             if self.method == "blocks":
                 fast = cost_spec(spec, self.convention, self.blocks)
                 if fast is not None:
-                    return candidate_cost(fast)
-            return graph_cost(spec, self.convention)
+                    cost = candidate_cost(fast)
+            if cost is None:
+                cost = graph_cost(spec, self.convention)
+            if self.latency is not None:
+                cost = replace(cost, latency_ms=graph_cost(spec, self.latency).ops)
+            return cost
         except MnasError as err:
             return err

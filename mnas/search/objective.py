@@ -16,9 +16,11 @@ from the paper's choices) are what keeps widths sensible; use `train` to let acc
 
 `pareto` maximises the proxy and minimises OPs and size (Optuna's multi-objective TPE),
 returning the Pareto front. `train` trains each feasible candidate briefly with the training
-backends (`mnas.train`) and maximises validation accuracy, reporting it per epoch so that
-Optuna's pruner can stop poor candidates early. In every objective a candidate over budget is
-recorded as infeasible from its cost alone and never trained."""
+backends (`mnas.train`) and maximises validation accuracy, reporting it per epoch so that a
+multi-fidelity pruner (`PRUNERS`: Hyperband by default, successive halving, median) stops poor
+candidates after a few epochs and spends the epochs on the promising ones. With several GPUs
+visible, worker i trains on GPU i mod count (`worker_device`). In every objective a candidate
+over budget is recorded as infeasible from its cost alone and never trained."""
 
 from __future__ import annotations
 
@@ -96,10 +98,40 @@ class Candidate:
     spec: Callable[[], Any] = field(compare=False)     # builds the Spec when needed
 
 
+PRUNERS = ("hyperband", "halving", "median")
+
+
+def make_pruner(name: str, epochs: int, prune: bool = True):
+    """Optuna's pruner for `train` over `epochs` epochs (the resource): Hyperband (Li et al.
+    2018) or successive halving with a reduction factor of 3 from one epoch, or the median
+    rule; none when pruning is off."""
+    import optuna
+    if not prune:
+        return optuna.pruners.NopPruner()
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, epochs),
+                                              reduction_factor=3)
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    raise MnasError(f"--pruner: unknown pruner '{name}'{suggest(name, PRUNERS)}; choose from "
+                    f"{', '.join(PRUNERS)}")
+
+
+def worker_device(device: str, index: int, gpus: int) -> str:
+    """The device of search worker `index`: with `auto`/`cuda` and several GPUs, GPU
+    index mod count (one trial per GPU at a time); otherwise `device` as given."""
+    if device in ("auto", "cuda") and gpus > 1:
+        return f"cuda:{index % gpus}"
+    return device
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     """How the `train` objective trains a candidate (see `mnas train`). `sets` override
-    the candidate's values for training only (e.g. a smaller input), never for costing."""
+    the candidate's values for training only (e.g. a smaller input), never for costing.
+    Recipe and execution fields left None keep the trainer's defaults (the paper's)."""
 
     data: str = "digits"
     epochs: int = 3
@@ -111,11 +143,26 @@ class TrainOptions:
     prune: bool = True
     optimizer: str | None = None
     warmup_epochs: float | None = None
+    label_smoothing: float | None = None
+    steps: int | None = None
+    teacher: str | None = None
+    precision: str | None = None
+    channels_last: bool | None = None
+    compile: bool | None = None
+    pruner: str = "hyperband"
 
     def recipe_overrides(self) -> dict[str, Any]:
         """Recipe fields set here (unset ones keep the trainer's defaults, the paper's)."""
         return {k: v for k, v in (("optimizer", self.optimizer),
-                                  ("warmup_epochs", self.warmup_epochs)) if v is not None}
+                                  ("warmup_epochs", self.warmup_epochs),
+                                  ("label_smoothing", self.label_smoothing),
+                                  ("steps", self.steps), ("teacher", self.teacher))
+                if v is not None}
+
+    def execution_overrides(self) -> dict[str, Any]:
+        return {k: v for k, v in (("precision", self.precision),
+                                  ("channels_last", self.channels_last),
+                                  ("compile", self.compile)) if v is not None}
 
 
 class ProxyObjective:
@@ -188,9 +235,13 @@ class TrainObjective(ProxyObjective):
             if opts.prune and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
 
+        extra = opts.recipe_overrides()
+        if opts.execution_overrides():
+            from mnas.train.execution import Execution
+            extra["execution"] = Execution(**opts.execution_overrides())
         result = trainer(spec, opts.data, epochs=opts.epochs, batch_size=opts.batch_size,
                          lr=opts.lr, seed=opts.seed, device=opts.device, on_epoch=on_epoch,
-                         **opts.recipe_overrides())
+                         **extra)
         trial.set_user_attr("trained", True)
         return 100.0 * result.best_val_acc
 

@@ -35,6 +35,7 @@ class Best:
     pct_size: float | None
     objective: tuple[float, ...]
     spec: str | None = None
+    latency_ms: float | None = None
 
 
 class _Dumper(yaml.SafeDumper):
@@ -166,19 +167,22 @@ def report_best(study, space: Space, budget: Budget, value_names: Sequence[str],
                          tot.bops, tot.flops, tot.ops, tot.size_mib,
                          None if pct_ops is None else 100 * pct_ops,
                          None if pct_size is None else 100 * pct_size,
-                         tuple(t.values), str(path)))
+                         tuple(t.values), str(path), c.get("latency_ms")))
         entries.append({"rank": rank, "trial": t.number, "spec": path.name,
                         "network": identity(t), "values": {k: values[k] for k in space.searched},
                         "objective": dict(zip(value_names, t.values)),
                         "cost": {"bops": tot.bops, "flops": tot.flops, "ops": tot.ops,
                                  "params": tot.params, "binary_params": tot.binary_params,
-                                 "float_params": tot.float_params, "size_mib": tot.size_mib},
+                                 "float_params": tot.float_params, "size_mib": tot.size_mib,
+                                 **({"latency_ms": c["latency_ms"]}
+                                    if c.get("latency_ms") is not None else {})},
                         "transition_widths": list(widths)})
     manifest = {"format": 1, "study": study_name, "space": space.file,
                 "objective": list(value_names), "directions": list(directions),
                 "convention": convention,
                 "budget": {"name": budget.name, "ops": budget.ops, "size_mib": budget.size_mib,
-                           "convention": budget.convention, "source": budget.source},
+                           "latency_ms": budget.latency_ms, "convention": budget.convention,
+                           "source": budget.source},
                 "candidates": entries}
     _write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return rows
@@ -206,6 +210,8 @@ def best_frame(rows: Sequence[Best], value_names: Sequence[str]):
         r.update({k: _fmt(v) for k, v in b.values.items()})
         if b.widths:
             r["widths"] = "/".join(map(str, b.widths))
+        if b.latency_ms is not None:
+            r["latency_ms"] = round(b.latency_ms, 3)
         r.update({"ops": b.ops, "size_mib": round(b.size_mib, 4),
                   "%ops": None if b.pct_ops is None else round(b.pct_ops, 2),
                   "%size": None if b.pct_size is None else round(b.pct_size, 2)})
@@ -233,6 +239,8 @@ def trials_frame(study, space: Space, budget: Budget, directions: Sequence[str],
         r.update({p: t.params.get(p) for p in params})
         for k in ("bops", "flops", "ops", "binary_params", "float_params", "size_mib"):
             r[k] = c.get(k)
+        if budget.latency_ms is not None:
+            r["latency_ms"] = c.get("latency_ms")
         pct_ops, pct_size = budget.usage(c["ops"], c["size_mib"]) if c else (None, None)
         r["%ops"] = None if pct_ops is None else 100 * pct_ops
         r["%size"] = None if pct_size is None else 100 * pct_size

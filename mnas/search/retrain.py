@@ -7,7 +7,11 @@ their cost. Reads what `mnas search` left in its run folder, not the study:
 - STUDY is the run folder, the manifest's path, or a study name (the folder runs/STUDY).
 
 Each candidate trains in its own run folder (`<out>/rank-K-trial-N`), resumable: re-running the
-same command continues interrupted candidates and reuses finished ones."""
+same command continues interrupted candidates and reuses finished ones.
+
+How well the search's objective predicted what training found is Kendall's tau-b between the
+two over the candidates (1: same order, -1: reversed, 0: unrelated); for a multi-objective
+study the first objective (the accuracy estimate) is the one compared."""
 
 from __future__ import annotations
 
@@ -88,14 +92,38 @@ def candidates(manifest: Manifest, top_k: int) -> list[Candidate]:
     return out
 
 
+def kendall_tau(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Kendall's tau-b of two paired sequences (ties counted as in scipy.stats.kendalltau);
+    nan when fewer than two pairs or one side is constant."""
+    n = len(xs)
+    if n != len(ys):
+        raise ValueError("kendall_tau: sequences of different lengths")
+    concordant = discordant = tied_x = tied_y = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx, dy = xs[i] - xs[j], ys[i] - ys[j]
+            if dx == 0 or dy == 0:
+                tied_x += dx == 0
+                tied_y += dy == 0
+            elif (dx > 0) == (dy > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    pairs = n * (n - 1) // 2
+    denom = ((pairs - tied_x) * (pairs - tied_y)) ** 0.5
+    return (concordant - discordant) / denom if denom else float("nan")
+
+
 def validate(study: str, top_k: int, data: str, job, out: str | Path | None = None,
              convention: str = "paper",
              on_candidate: Callable[[Candidate], Any] | None = None, on_epoch=None,
-             on_step=None):
+             on_step=None, on_trained: Callable[[Candidate, Any], Any] | None = None):
     """Train the `top_k` best candidates with `job` (a TrainJob template: recipe, sets,
-    backend, ...); returns (DataFrame, output folder). One row per candidate: its rank and
-    trial, search objective, OPs, size and parameters by the cost model (of the spec as
-    searched), and validation accuracy."""
+    backend, ...); returns (DataFrame, output folder, Kendall's tau of search objective and
+    trained accuracy). One row per candidate: its rank and trial, search objective, OPs, size
+    and parameters by the cost model (of the spec as searched), and validation accuracy.
+    `on_candidate(candidate)` runs before each one trains, `on_trained(candidate,
+    TrainResult)` after."""
     import pandas as pd
     from mnas.cost.model import cost_graph
     from mnas.spec.expand import load_graph
@@ -103,13 +131,16 @@ def validate(study: str, top_k: int, data: str, job, out: str | Path | None = No
     manifest = read_manifest(find_manifest(study))
     out = Path(out) if out else manifest.folder / "validate"
     rows = []
-    for cand in candidates(manifest, top_k):
+    ranked = candidates(manifest, top_k)
+    for cand in ranked:
         if on_candidate:
             on_candidate(cand)
         totals = cost_graph(load_graph(cand.spec), convention).totals
         run = out / f"rank-{cand.rank}-trial-{cand.trial}"
         result = start(replace(job, spec=cand.spec, data=data, out=str(run), resume=True),
                        on_epoch, on_step)
+        if on_trained:
+            on_trained(cand, result)
         rows.append({"rank": cand.rank, "trial": cand.trial, "spec": cand.spec,
                      "objective": ", ".join(f"{v:.4g}" for v in cand.values),
                      "ops": totals.ops, "size_mib": round(totals.size_mib, 4),
@@ -121,7 +152,8 @@ def validate(study: str, top_k: int, data: str, job, out: str | Path | None = No
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "validate.csv", index=False)
     draw(plot_points(df), out / "validate.png", f"mnas validate '{manifest.study}' on {data}")
-    return df, out
+    tau = kendall_tau([c.values[0] for c in ranked], list(df["val_acc"]))
+    return df, out, tau
 
 
 @dataclass(frozen=True)

@@ -135,9 +135,13 @@ def budget_error_if_empty(rows, study, budget: Budget) -> None:
         raise BudgetError("no trial could be costed; see the trials' errors in trials.csv")
     low_ops = min(c["ops"] for c in costs)
     low_size = min(c["size_mib"] for c in costs)
+    latency = ("" if budget.latency_ms is None else
+               f", latency {min(c['latency_ms'] for c in costs):.4g} ms")
+    limit = "" if budget.latency_ms is None else f", latency <= {budget.latency_ms:g} ms"
     raise BudgetError(f"no candidate fits budget '{budget.name}' (OPs <= {budget.ops or 'inf'}"
-                      f", size <= {budget.size_mib or 'inf'} MiB) in {len(costs)} trials; the "
-                      f"smallest seen: OPs {low_ops:.4g}, size {low_size:.4g} MiB")
+                      f", size <= {budget.size_mib or 'inf'} MiB{limit}) in {len(costs)} "
+                      f"trials; the smallest seen: OPs {low_ops:.4g}, size {low_size:.4g} MiB"
+                      f"{latency}")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from typing import Any
 from mnas.errors import MnasError
 from mnas.search.config import SearchConfig
 from mnas.search.costing import Costing, network_fingerprint
-from mnas.search.objective import Candidate, make_objective
+from mnas.search.objective import Candidate, TrainOptions, make_objective, make_pruner, \
+    worker_device
 from mnas.search.samplers import make_sampler, worker_seed
 from mnas.search.space import Space, load_space
 from mnas.search.storage import file_lock, lock_path, open_storage
@@ -42,7 +43,8 @@ class Worker:
         self.config, self.index, self.on_trial = config, index, on_trial
         self.space = load_space(config.space)
         self.costing = make_costing(self.space, config)
-        self.objective = make_objective(config.objective, config.train, trainer)
+        self.objective = make_objective(config.objective, _worker_options(config, index),
+                                        trainer)
         self.storage = open_storage(config.storage)
         self.study = optuna.load_study(study_name=config.study, storage=self.storage)
         self.quota = config.trials if quota is None else quota
@@ -53,7 +55,8 @@ class Worker:
         self.written = 0
         self._seq = 0
         done = len(self.study.get_trials(deepcopy=False))
-        pruner = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+        train = config.train or TrainOptions()
+        pruner = (make_pruner(train.pruner, train.epochs * (train.steps or 1), train.prune)
                   if config.objective == "train" else optuna.pruners.NopPruner())
         self.mirror = optuna.create_study(
             directions=list(self.objective.directions), pruner=pruner,
@@ -67,7 +70,7 @@ class Worker:
             c = self.costing.cost(self.space.values(params))
         except MnasError:
             return False
-        return self.config.budget.fits(c.ops, c.size_mib)
+        return self.config.budget.fits(c.ops, c.size_mib, c.latency_ms)
 
     def sync(self, trials=None) -> None:
         """Copy trials written by others (or earlier runs) into the mirror."""
@@ -130,7 +133,10 @@ class Worker:
             trial.set_constraint("ops", (cost.ops - budget.ops) / budget.ops)
         if budget.size_mib:
             trial.set_constraint("size", (cost.size_mib - budget.size_mib) / budget.size_mib)
-        candidate = Candidate(values, cost, budget.fits(cost.ops, cost.size_mib),
+        if budget.latency_ms:
+            trial.set_constraint("latency",
+                                 (cost.latency_ms - budget.latency_ms) / budget.latency_ms)
+        candidate = Candidate(values, cost, budget.fits(cost.ops, cost.size_mib, cost.latency_ms),
                               lambda: self.space.spec(values))
         try:
             value = self.objective(trial, candidate)
@@ -162,14 +168,30 @@ class Worker:
         return self.mirror.tell(trial, state=earlier.state)
 
 
+def _worker_options(config: SearchConfig, index: int) -> TrainOptions | None:
+    """The train options of worker `index`: its own GPU when several are visible."""
+    if config.objective != "train":
+        return config.train
+    from dataclasses import replace
+    options = config.train or TrainOptions()
+    try:
+        from mnas.train.context import visible_gpus
+    except ImportError:          # no training backends: make_objective says so
+        return options
+    return replace(options, device=worker_device(options.device, index, visible_gpus()))
+
+
 def make_costing(space: Space, config: SearchConfig) -> Costing:
     """Costing for the space; the block path is checked on probes unless already known."""
     import random
+    latency = config.budget.latency_table
     if config.costing is not None:
-        return Costing(space.base, config.convention, method=config.costing, origin=space.file)
+        return Costing(space.base, config.convention, method=config.costing, origin=space.file,
+                       latency=latency)
     rng = random.Random(0)
     probes = [{**space.values(space.sample(rng))} for _ in range(PROBES)]
-    return Costing(space.base, config.convention, probes=probes, origin=space.file)
+    return Costing(space.base, config.convention, probes=probes, origin=space.file,
+                   latency=latency)
 
 
 def worker_main(config: SearchConfig, index: int, quota: int, queue) -> None:

@@ -91,8 +91,15 @@ def test_validate_trains_the_best_candidates_and_tabulates_them(tmp_path, monkey
         assert (tmp_path / r["run"] / "final.pt").is_file()
     assert float(rows[0]["ops"]) > float(rows[1]["ops"])     # growth 16 vs 8
     assert (out / "validate.png").stat().st_size > 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert printed.splitlines()[0].startswith("rank,trial,spec,objective,ops")
+    # two candidates: the objective ranks rank 1 (70) above rank 2 (50); tau-b of two pairs
+    # is +1 when training agrees, -1 when it does not, undefined on a tie
+    a, b = (float(r["val_acc"]) for r in rows)
+    want = {True: "1.000", False: "-1.000"}[a > b] if a != b else "undefined"
+    assert f"Kendall's tau between the search objective and the trained accuracy: {want}" \
+        in captured.err or (want == "undefined" and "Kendall's tau: undefined" in captured.err)
     # running it again reuses the finished candidates instead of training them again
     before = [(tmp_path / r["run"] / "metrics.csv").read_text() for r in rows]
     assert main(args) == 0
