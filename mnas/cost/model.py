@@ -101,7 +101,9 @@ class Tally:
 
 
 def totals(tally: Tally, convention: str | Convention = "paper") -> Totals:
-    """The totals of a tally under a convention (for a graph: the sum of its layers')."""
+    """The totals of a tally under a convention (for a graph: the sum of its layers'). A
+    measured convention's OPs (milliseconds per layer) are not a function of counts: for
+    those, `ops` is the counted OPs and `cost_graph` replaces it."""
     conv = get_convention(convention)
     a, b = apply_convention(tally.layers, False, conv), apply_convention(tally.fc, True, conv)
     bops, flops = a.bops + b.bops, a.flops + b.flops

@@ -174,13 +174,15 @@ def report_best(study, space: Space, budget: Budget, value_names: Sequence[str],
                         "cost": {"bops": tot.bops, "flops": tot.flops, "ops": tot.ops,
                                  "params": tot.params, "binary_params": tot.binary_params,
                                  "float_params": tot.float_params, "size_mib": tot.size_mib,
-                                 "latency_ms": c.get("latency_ms")},
+                                 **({"latency_ms": c["latency_ms"]}
+                                    if c.get("latency_ms") is not None else {})},
                         "transition_widths": list(widths)})
     manifest = {"format": 1, "study": study_name, "space": space.file,
                 "objective": list(value_names), "directions": list(directions),
                 "convention": convention,
                 "budget": {"name": budget.name, "ops": budget.ops, "size_mib": budget.size_mib,
-                           "convention": budget.convention, "source": budget.source},
+                           "latency_ms": budget.latency_ms, "convention": budget.convention,
+                           "source": budget.source},
                 "candidates": entries}
     _write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return rows
