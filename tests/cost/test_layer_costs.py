@@ -107,9 +107,16 @@ def test_table_has_one_row_per_layer_in_order(graph):
     assert df.loc[df["name"] == "body.bconv", "block"].item() == "body"
 
 
+def test_table_of_no_layers_still_has_its_columns(graph):
+    from dataclasses import replace
+    empty = replace(cost_graph(graph), layers=())
+    assert list(empty.table().columns)[:3] == ["name", "op", "block"] and empty.table().empty
+
+
 def test_rollups_by_stage_and_block(graph):
     report = cost_graph(graph)
     by_stage = report.rollup("stage")
+    assert list(by_stage.columns[:3]) == ["stage", "layers", "params"]
     assert list(by_stage["stage"]) == ["input", "body", "head"]
     assert list(by_stage["layers"]) == [1, 5, 3]
     assert list(by_stage["params"]) == [0, 32 + 4_608 + 128, 1_040 + 170]

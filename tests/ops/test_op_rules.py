@@ -108,7 +108,8 @@ def test_window_that_does_not_fit_names_its_input():
 
 @pytest.mark.parametrize("x,digits,rounded", [
     (2.5, None, 3), (3.5, None, 4), (-2.5, None, -3), (2.4999, None, 2), (7.5, None, 8),
-    (0.125, 2, 0.13), (-0.125, 2, -0.13), (1.005, 1, 1.0), (0.0, None, 0),
+    (0.125, 2, 0.13), (-0.125, 2, -0.13), (1.005, 1, 1.0), (0.0, None, 0), (0.5, None, 1),
+    (0.75, 1, 0.8), (-0.5, None, -1),
 ])
 def test_round_half_up_rounds_halves_away_from_zero(x, digits, rounded):
     assert round_half_up(x, digits) == rounded
