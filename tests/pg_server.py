@@ -4,9 +4,11 @@ stopped at the end of the session. Needs Debian's `postgresql` package (setup.sh
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -41,6 +43,7 @@ class PostgresServer:
         self._n = 0
         if self.user:
             shutil.chown(self.root, self.user)
+        atexit.register(self.close)
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
         self.start()
 
@@ -70,5 +73,16 @@ class PostgresServer:
         return self.url(name)
 
     def close(self) -> None:
-        self.stop("immediate")
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Stop the server (by its pid if pg_ctl cannot) and remove its folder."""
+        if not self.root.exists():
+            return
+        try:
+            self.stop("immediate")
+        finally:
+            pid_file = self.data / "postmaster.pid"
+            if pid_file.exists():
+                try:
+                    os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+                except (ValueError, IndexError, ProcessLookupError):
+                    pass
+            shutil.rmtree(self.root, ignore_errors=True)
