@@ -11,6 +11,7 @@ weights and BN(64) against 3*9*32 + 8*9*32 + 4*9*64 = 5,472 weights and BN(32, 3
 from __future__ import annotations
 
 import fcntl
+from pathlib import Path
 
 import pytest
 
@@ -86,6 +87,14 @@ def test_a_limit_not_given_is_not_a_constraint(config, stem_space):
     assert set(grouped.constraints) == {"ops"} and feasible(grouped)
 
 
+def test_exactly_at_the_limit_is_feasible(config, stem_space):
+    """A budget of exactly MeliusNet42's 325,460,352 OPs: constraint 0.0, and feasible."""
+    run, _ = run_search(config(trials=4, space=stem_space, sampler="random", seed=0,
+                               budget=resolve_budget(max_ops=MELIUSNET42_OPS)))
+    grouped = _by_stem(load_trials(run.config))["grouped"]
+    assert grouped.constraints == {"ops": 0.0} and feasible(grouped)
+
+
 def test_within_budget_screens_by_both_limits(config, stem_space):
     cfg, _, _ = prepare(config(space=stem_space, sampler="random",
                                budget=resolve_budget(max_ops=3.5e8, max_size_mib=10.2)))
@@ -95,16 +104,19 @@ def test_within_budget_screens_by_both_limits(config, stem_space):
     cfg, _, _ = prepare(config(space=stem_space, sampler="random", study="u",
                                budget=resolve_budget(max_ops=4e8, max_size_mib=10.1)))
     assert not Worker(cfg).within_budget({"stem": "grouped"})          # size
+    assert not worker.within_budget({"stem": "nonexistent"})            # cannot be costed
 
 
 def test_trials_are_written_under_the_lock(config, stem_space):
     cfg, _, _ = prepare(config(trials=3, space=stem_space, sampler="random"))
     worker = Worker(cfg)
+    lock = Path(cfg.out) / "search.lock"                    # in the run folder (docs/search.md)
+    assert lock_path(cfg) == lock
     held = []
     write = worker.study.add_trial
 
     def checked_write(trial):
-        with open(lock_path(cfg), "a") as other:     # another open file: flock conflicts
+        with open(lock, "a") as other:                # another open file: flock conflicts
             try:
                 fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -117,7 +129,7 @@ def test_trials_are_written_under_the_lock(config, stem_space):
     worker.study.add_trial = checked_write
     assert worker.run() == 3
     assert held == [True, True, True]
-    with open(lock_path(cfg), "a") as f:                # released afterwards
+    with open(lock, "a") as f:                          # released afterwards
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fcntl.flock(f, fcntl.LOCK_UN)
 
@@ -146,20 +158,53 @@ def test_count_check_inside_the_lock_drops_a_trial_finished_elsewhere(config, st
     assert trials[-1].user_attrs["worker"] == "elsewhere:1"
 
 
-def test_worker_stops_at_the_study_size_not_its_quota(config, stem_space):
+def test_worker_stops_at_the_study_size_not_its_quota(config, stem_space, monkeypatch):
     cfg, _, _ = prepare(config(trials=4, space=stem_space, sampler="random"))
-    assert Worker(cfg, quota=3).run() == 3
+    progress = []
+    assert Worker(cfg, quota=3, on_trial=lambda: progress.append(1)).run() == 3
+    assert progress == [1, 1, 1]                                       # one call per trial
     assert Worker(cfg, quota=3).run() == 1
+    evaluated = []
+    evaluate = Worker.evaluate
+    monkeypatch.setattr(Worker, "evaluate", lambda self: evaluated.append(1) or evaluate(self))
     assert Worker(cfg, quota=3).run() == 0
+    assert evaluated == []                  # a full study costs no evaluation
     assert len(load_trials(cfg)) == 4
+
+
+def test_worker_mirrors_trials_written_elsewhere_once(config, stem_space, monkeypatch):
+    """Trials another worker writes while this one runs reach its mirror (so its sampler
+    learns from them), each exactly once, as do its own."""
+    cfg, _, _ = prepare(config(trials=10, space=stem_space, sampler="random"))
+    worker = Worker(cfg, quota=3)
+    evaluate = Worker.evaluate
+    calls = []
+
+    def with_a_foreign_trial(self):
+        frozen = evaluate(self)
+        calls.append(1)
+        if len(calls) == 1:
+            import copy
+            other = copy.deepcopy(frozen)
+            other.user_attrs = {**frozen.user_attrs, "worker": "elsewhere:1"}
+            self.study.add_trial(other)
+        return frozen
+
+    monkeypatch.setattr(Worker, "evaluate", with_a_foreign_trial)
+    assert worker.run() == 3
+    assert "elsewhere:1" in worker.mirrored
+    assert len(worker.mirror.trials) == len(load_trials(cfg)) == 4
 
 
 def test_resume_refuses_every_other_setting(config, stem_space, tmp_path):
     """Budget, objective, convention and space (its dimensions) are each refused, naming the
     setting; the same settings resume."""
     base = dict(space=stem_space, sampler="random", budget=resolve_budget(max_ops=4e8))
-    prepare(config(**base))
+    _, _, study = prepare(config(**base))
+    assert [d.name for d in study.directions] == ["MAXIMIZE"]          # the proxy
     prepare(config(**base))                                            # same: resumes
+    _, _, pareto = prepare(config(**{**base, "objective": "pareto", "study": "p"}))
+    assert [d.name for d in pareto.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE"]
     other_space = tmp_path / "groups.yaml"
     other_space.write_text(STEM_ONLY.replace("stem: {choices: [grouped, imagenet]}",
                                              "groups: {choices: [1, 2]}"))
@@ -172,3 +217,14 @@ def test_resume_refuses_every_other_setting(config, stem_space, tmp_path):
     for change, message in cases:
         with pytest.raises(StudyError, match=f"study 't' .* was created with {message}"):
             prepare(config(**{**base, **change}))
+
+
+def test_file_lock_creates_its_folder_and_excludes_others(tmp_path):
+    from mnas.search.storage import file_lock
+    path = tmp_path / "new" / "deeper" / "search.lock"
+    with file_lock(path):
+        with open(path, "a") as other:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(path, "a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -23,6 +23,14 @@ def test_save_then_load_round_trips_and_leaves_no_temporary(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
 
 
+def test_a_resume_checkpoint_with_rng_states_loads(tmp_path):
+    """Resume checkpoints hold numpy and Python RNG states, which torch.load's
+    weights-only mode refuses: load must read full checkpoints."""
+    path = tmp_path / "checkpoint.pt"
+    save({"model": {}, "rng": rng_state()}, path)
+    assert set(load(path)["rng"]) >= {"python", "numpy", "torch"}
+
+
 def test_load_errors_are_checkpoint_errors(tmp_path):
     with pytest.raises(CheckpointError, match="nope.pt: no such checkpoint"):
         load(tmp_path / "nope.pt")
