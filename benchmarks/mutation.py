@@ -42,8 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class Target:
-    """Modules to mutate (`path` or `path::Qualified.name,other`, to mutate only those
-    functions or classes) and the tests that must kill their mutants."""
+    """Modules to mutate (`path`, or `path::Qualified.name,other` to mutate only those
+    functions or classes, `Name[word]` only the lines of Name that contain `word`) and the
+    tests that must kill their mutants."""
 
     name: str
     modules: tuple[str, ...]
@@ -82,7 +83,7 @@ TARGETS = (
            select="not test_forward_backward or all_ops or cifar"),
     Target("budgets-constraints",
            ("mnas/cost/budgets.py", "mnas/search/ranking.py::feasible",
-            "mnas/search/worker.py::Worker.within_budget,Worker.evaluate"),
+            "mnas/search/worker.py::Worker.within_budget,Worker.evaluate[budget]"),
            ("tests/cost/test_budgets_mobilenet.py", "tests/search/test_constraints.py")),
     Target("resume",
            ("mnas/train/checkpoint.py", "mnas/search/storage.py::open_study,study_attrs"),
@@ -157,11 +158,12 @@ def _skipped_ids(tree: ast.AST) -> set[int]:
     return skip
 
 
-def _scopes(tree: ast.AST, names: tuple[str, ...]) -> list[tuple[int, int]]:
-    """Line ranges of the functions / classes named `Outer.inner` (all of the module when
-    `names` is empty)."""
+def _scope_lines(tree: ast.AST, source: str, names: tuple[str, ...]) -> set[int] | None:
+    """The lines of the functions / classes named `Outer.inner` (None: the whole module).
+    `Outer.inner[word]` keeps only the lines of that function that contain `word` (for
+    example the budget lines of a function that also does other work)."""
     if not names:
-        return [(0, 10 ** 9)]
+        return None
     found: dict[str, tuple[int, int]] = {}
 
     def visit(node, prefix):
@@ -171,11 +173,17 @@ def _scopes(tree: ast.AST, names: tuple[str, ...]) -> list[tuple[int, int]]:
                 found[qual] = (child.lineno, child.end_lineno)
                 visit(child, qual + ".")
     visit(tree, "")
-    missing = [n for n in names if n not in found]
-    if missing:
-        raise SystemExit(f"no function or class {missing} in the module (it changed? update "
-                         "TARGETS in benchmarks/mutation.py)")
-    return [found[n] for n in names]
+    text = source.splitlines()
+    lines: set[int] = set()
+    for name in names:
+        qual, _, word = name.partition("[")
+        if qual not in found:
+            raise SystemExit(f"no function or class '{qual}' in the module (it changed? update "
+                             "TARGETS in benchmarks/mutation.py)")
+        lo, hi = found[qual]
+        word = word.rstrip("]")
+        lines |= {n for n in range(lo, hi + 1) if not word or word in text[n - 1]}
+    return lines
 
 
 def _describe(node) -> str:
@@ -280,12 +288,12 @@ def enumerate_mutants(root: Path, spec: str) -> tuple[str, list[Mutant]]:
     source = (root / path).read_text(encoding="utf-8")
     tree = ast.parse(source)
     skip = _skipped_ids(tree)
-    scopes = _scopes(tree, tuple(n for n in names.split(",") if n))
+    lines = _scope_lines(tree, source, tuple(n for n in names.split(",") if n))
     mutants = []
     for index, node in enumerate(ast.walk(tree)):
         if id(node) in skip or not hasattr(node, "lineno"):
             continue
-        if not any(lo <= node.lineno <= hi for lo, hi in scopes):
+        if lines is not None and node.lineno not in lines:
             continue
         for kind, detail, _ in _site_mutations(node, None):
             mutants.append(Mutant(path, index, kind, node.lineno, detail))

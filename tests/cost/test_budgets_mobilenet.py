@@ -73,3 +73,30 @@ def test_budget_usage_and_fit():
     assert (custom.ops, custom.size_mib) == (1e8, b.size_mib)
     with pytest.raises(BudgetError, match="did you mean 'mobilenet-0.5'"):
         preset_budget("mobilenet-0.6")
+
+
+def test_resolve_budget_from_a_preset_limits_or_both():
+    """The convention reaches the preset; explicit limits replace one of its figures."""
+    larq = resolve_budget("mobilenet-0.5", convention="larq")
+    assert (larq.ops, larq.convention) == (mobilenet_ops(0.5, "larq"), "larq")
+    assert [b.ops for b in all_budgets("larq")] == \
+        [mobilenet_ops(w, "larq") for w in (0.25, 0.5, 0.75, 1.0)]
+    smaller = resolve_budget("mobilenet-0.5", max_size_mib=4)
+    assert (smaller.name, smaller.ops, smaller.size_mib) == \
+        ("mobilenet-0.5 (custom)", mobilenet_ops(0.5), 4)
+    assert resolve_budget("mobilenet-0.5", max_ops=1e8).name == "mobilenet-0.5 (custom)"
+    tiny = resolve_budget(max_size_mib=0.5)                      # below 1 is still positive
+    assert (tiny.name, tiny.ops, tiny.size_mib, tiny.source) == \
+        ("custom", None, 0.5, "explicit limits")
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({}, "give a budget name (e.g. mobilenet-0.75) or --max-ops/--max-size-mib"),
+    ({"max_ops": 0}, "max ops must be positive, got 0"),
+    ({"max_size_mib": -1.0}, "max size must be positive, got -1.0"),
+    ({"name": "mobilenet-0.5", "max_ops": 0}, "max ops must be positive, got 0"),
+])
+def test_resolve_budget_errors(kwargs, message):
+    with pytest.raises(BudgetError) as err:
+        resolve_budget(**kwargs)
+    assert str(err.value) == message

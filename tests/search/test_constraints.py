@@ -11,6 +11,7 @@ weights and BN(64) against 3*9*32 + 8*9*32 + 4*9*64 = 5,472 weights and BN(32, 3
 from __future__ import annotations
 
 import fcntl
+from pathlib import Path
 
 import pytest
 
@@ -86,6 +87,14 @@ def test_a_limit_not_given_is_not_a_constraint(config, stem_space):
     assert set(grouped.constraints) == {"ops"} and feasible(grouped)
 
 
+def test_exactly_at_the_limit_is_feasible(config, stem_space):
+    """A budget of exactly MeliusNet42's 325,460,352 OPs: constraint 0.0, and feasible."""
+    run, _ = run_search(config(trials=4, space=stem_space, sampler="random", seed=0,
+                               budget=resolve_budget(max_ops=MELIUSNET42_OPS)))
+    grouped = _by_stem(load_trials(run.config))["grouped"]
+    assert grouped.constraints == {"ops": 0.0} and feasible(grouped)
+
+
 def test_within_budget_screens_by_both_limits(config, stem_space):
     cfg, _, _ = prepare(config(space=stem_space, sampler="random",
                                budget=resolve_budget(max_ops=3.5e8, max_size_mib=10.2)))
@@ -100,6 +109,8 @@ def test_within_budget_screens_by_both_limits(config, stem_space):
 def test_trials_are_written_under_the_lock(config, stem_space):
     cfg, _, _ = prepare(config(trials=2, space=stem_space, sampler="random"))
     worker = Worker(cfg)
+    lock = Path(cfg.out) / "search.lock"          # sqlite: beside the database file instead
+    assert lock_file(cfg.storage, cfg.out) != lock and lock_file(cfg.storage, cfg.out).exists()
     held = []
     write = worker.study.add_trial
 
@@ -135,8 +146,11 @@ def test_resume_refuses_every_other_setting(config, stem_space, tmp_path):
     """Budget, objective, convention and space (its dimensions) are each refused, naming the
     setting; the same settings resume."""
     base = dict(space=stem_space, sampler="random", budget=resolve_budget(max_ops=4e8))
-    prepare(config(**base))
+    _, _, study = prepare(config(**base))
+    assert [d.name for d in study.directions] == ["MAXIMIZE"]          # the proxy
     prepare(config(**base))                                            # same: resumes
+    _, _, pareto = prepare(config(**{**base, "objective": "pareto", "study": "p"}))
+    assert [d.name for d in pareto.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE"]
     other_space = tmp_path / "groups.yaml"
     other_space.write_text(STEM_ONLY.replace("stem: {choices: [grouped, imagenet]}",
                                              "groups: {choices: [1, 2]}"))
@@ -149,3 +163,14 @@ def test_resume_refuses_every_other_setting(config, stem_space, tmp_path):
     for change, message in cases:
         with pytest.raises(StudyError, match=f"study 't' .* was created with {message}"):
             prepare(config(**{**base, **change}))
+
+
+def test_file_lock_creates_its_folder_and_excludes_others(tmp_path):
+    from mnas.search.storage import file_lock
+    path = tmp_path / "new" / "deeper" / "search.lock"
+    with file_lock(path):
+        with open(path, "a") as other:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(path, "a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)

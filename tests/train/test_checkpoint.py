@@ -23,6 +23,14 @@ def test_save_then_load_round_trips_and_leaves_no_temporary(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
 
 
+def test_a_resume_checkpoint_with_rng_states_loads(tmp_path):
+    """Resume checkpoints hold numpy and Python RNG states, which torch.load's
+    weights-only mode refuses: load must read full checkpoints."""
+    path = tmp_path / "checkpoint.pt"
+    save({"model": {}, "rng": rng_state()}, path)
+    assert set(load(path)["rng"]) >= {"python", "numpy", "torch"}
+
+
 def test_load_errors_are_checkpoint_errors(tmp_path):
     with pytest.raises(CheckpointError, match="nope.pt: no such checkpoint"):
         load(tmp_path / "nope.pt")
@@ -59,3 +67,39 @@ def test_same_run_check_names_the_setting():
         check_same_run(saved, {**saved, "data": "digits"}, "ckpt")
     with pytest.raises(CheckpointError, match="with epochs=3, this run has epochs=None"):
         check_same_run(saved, {"spec": "a.yaml", "seed": 0}, "ckpt")
+
+
+def test_cuda_rng_states_are_kept_where_cuda_is(monkeypatch):
+    """On a CUDA machine (simulated: this suite runs on CPU) the GPUs' RNG states are saved
+    and restored; without CUDA, or without them in the checkpoint, nothing is restored."""
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: ["gpu0", "gpu1"])
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    state = rng_state()
+    assert state["cuda"] == ["gpu0", "gpu1"]
+    set_rng_state(state)
+    assert restored == [["gpu0", "gpu1"]]
+    set_rng_state({k: v for k, v in state.items() if k != "cuda"})   # saved on a CPU machine
+    assert restored == [["gpu0", "gpu1"]]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    set_rng_state(state)                                               # resumed without CUDA
+    assert restored == [["gpu0", "gpu1"]]
+    assert "cuda" not in rng_state()
+
+
+def test_save_syncs_the_file_before_renaming_it(tmp_path, monkeypatch):
+    import os
+    calls = []
+    fsync, replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append("fsync") or fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: calls.append("replace") or replace(a, b))
+    save({"model": {}}, tmp_path / "final.pt")
+    assert calls == ["fsync", "replace"]
+
+
+def test_load_maps_tensors_where_asked(tmp_path):
+    path = tmp_path / "best.pt"
+    save({"model": {"w": torch.ones(2)}}, path)
+    assert load(path)["model"]["w"].device.type == "cpu"
+    assert load(path, map_location="meta")["model"]["w"].device.type == "meta"
