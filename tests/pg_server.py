@@ -1,12 +1,14 @@
 """A real PostgreSQL server for the tests: initdb into a temporary folder, started on a free
 loopback port (as the `postgres` user when the tests run as root: the server refuses root), and
-stopped at the end of the session. Needs Debian's `postgresql` package (setup.sh installs it)."""
+stopped at the end of the session, or, if the test process is killed first, by a watching shell
+once it is gone. Needs Debian's `postgresql` package (setup.sh installs it)."""
 
 from __future__ import annotations
 
 import atexit
 import glob
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -46,12 +48,25 @@ class PostgresServer:
         atexit.register(self.close)
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
         self.start()
+        self._watch()
+
+    def _watch(self) -> None:
+        """A shell that stops the server and removes its folder once this process is gone,
+        even if it is killed (a timeout, SIGKILL) before its session ends."""
+        stop = shlex.join(self._command("pg_ctl", "-D", str(self.data), "-m", "immediate",
+                                        "stop"))
+        script = (f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 2; done; "
+                  f"{stop} >/dev/null 2>&1; rm -rf {shlex.quote(str(self.root))}")
+        subprocess.Popen(["sh", "-c", script], start_new_session=True, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _command(self, program: str, *args: str) -> list[str]:
+        cmd = [str(self.bindir / program), *args]
+        return ["runuser", "-u", self.user, "--", *cmd] if self.user else cmd
 
     def _run(self, program: str, *args: str, check: bool = True):
-        cmd = [str(self.bindir / program), *args]
-        if self.user:
-            cmd = ["runuser", "-u", self.user, "--", *cmd]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=check)
+        return subprocess.run(self._command(program, *args), capture_output=True, text=True,
+                              timeout=120, check=check)
 
     def start(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-o",
