@@ -299,8 +299,9 @@ def findings() -> list[str]:
             same.append(f"Bi-RealNet{depth} (two binary convs per block, each with its own "
                         f"shortcut) and ResNetE{depth} have the same BOPs and FLOPs "
                         f"({b.ops:.4e} OPs); ResNetE{depth} has {a.params - b.params} more "
-                        f"parameters: its input BN without scale ({extra['input_bn']}) and the "
-                        f"BN after its stem ({extra['stem_bn']})")
+                        f"parameters: its input BN ({extra['input_bn']}: 2 per channel although "
+                        f"it has no scale, as MXNet keeps gamma) and the BN after its stem "
+                        f"({extra['stem_bn']})")
         else:
             same.append(f"Bi-RealNet{depth} ({b.ops:.4e} OPs) and ResNetE{depth} "
                         f"({a.ops:.4e} OPs) differ in cost")
@@ -399,18 +400,24 @@ def plot_points() -> list[dict]:
 
 
 FAMILY_COLORS = {"MeliusNet": "tab:red", "BinaryDenseNet": "tab:blue",
-                 "ResNetE / Bi-RealNet": "tab:green", "MobileNet-v1": "tab:gray"}
+                 "ResNetE / Bi-RealNet": "tab:green",
+                 "ReActNet / QuickNet / Real-to-Binary (after the paper)": "tab:purple",
+                 "MobileNet-v1": "tab:gray"}
+LATER = ("reactnet", "quicknet", "realtobinary")
 ZOOM = ((3.6, 5.6), (0.9, 2.9))  # the crowded corner: MiB, OPs / 1e8
 # label offsets (points) where the default (right, below) would collide in the zoomed panel
 LABEL_OFFSETS = {"MeliusNetA": (6, 4), "MeliusNetC": (6, -4), "MeliusNet22": (-62, -3),
                  "MeliusNetB": (-56, -3), "BinaryDenseNet37": (6, 2),
                  "MeliusNet29": (6, -6), "BinaryDenseNet28": (6, 2)}
+FULL_LABEL_OFFSETS = {"QuickNetLarge": (-30, 7)}  # the same, in the full panel
 
 
 def _family(spec: str) -> str:
     return ("MeliusNet" if spec.startswith("meliusnet") else
             "BinaryDenseNet" if spec.startswith("binarydensenet") else
-            "MobileNet-v1" if spec.startswith("mobilenet") else "ResNetE / Bi-RealNet")
+            "MobileNet-v1" if spec.startswith("mobilenet") else
+            "ReActNet / QuickNet / Real-to-Binary (after the paper)" if spec.startswith(LATER)
+            else "ResNetE / Bi-RealNet")
 
 
 def draw(points: list[dict], path: Path) -> None:
@@ -457,7 +464,8 @@ def draw(points: list[dict], path: Path) -> None:
             if inside != zoomed:
                 continue
             ax.annotate(" = ".join(labels[key]), (x, y), textcoords="offset points",
-                        xytext=LABEL_OFFSETS.get(d["name"], (5, -10)) if zoomed else (5, -10),
+                        xytext=(LABEL_OFFSETS if zoomed else FULL_LABEL_OFFSETS).get(
+                            d["name"], (5, -10)),
                         fontsize=8, color=color)
         ax.set_xlabel("model size (MiB)")
         ax.grid(alpha=0.3)

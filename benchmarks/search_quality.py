@@ -1,18 +1,24 @@
-"""Search quality against the exhaustive optimum, and search speed.
+"""Search quality against the exhaustive optimum, what trials are spent on, and search speed.
 
 Enumerates every candidate of the MeliusNet space (specs/spaces/meliusnet.yaml by default:
-~7.4e8 candidates) with a numpy version of the closed-form cost, finds the best proxy score
-within the budget, then runs `mnas search` (default SQLite storage, --objective proxy) with
-several seeds and prints best-found / optimum after 100, 300 and 1000 trials, the gap in
-proxy points, trials per second, and how the paper's MeliusNet42 scores under the same
-objective and budget.
+~7.4e8 candidates) with a numpy closed form of the cost (written for this benchmark only), finds the best proxy score
+within the budget, then runs `mnas search` (default SQLite storage, --objective proxy, one
+worker) with several seeds and prints, over the seeds:
+
+- best-found / optimum after 100, 300 and 1000 trials (mean and worst) and the gap in points;
+- the fraction of trials spent on a network the study already held (transition widths computed
+  here by the paper's rule, not by mnas) and on candidates over budget;
+- per-trial time (ms, from the trials' completion times) around trials 300, 1000 and 3000 of
+  one long run, and the ratio of trials 2500-3000 to trials 0-200;
+- with --two-machines URL: two `mnas search` processes started at once on one study of a
+  PostgreSQL (or other RDB) database, as two machines would, with the same --seed.
 
 The numpy enumeration is a third statement of the cost, so it proves itself first: on random
 candidates (and on the optimum it finds) it must match `mnas.search.costing.Costing` (itself
 checked against the graph model) exactly, or the script stops.
 
-    python benchmarks/search_quality.py                          # mobilenet-0.75, 3 seeds
-    python benchmarks/search_quality.py --budget mobilenet-0.5 --seeds 5
+    python benchmarks/search_quality.py                          # mobilenet-0.75, 10 seeds
+    python benchmarks/search_quality.py --budget mobilenet-0.5 --trials 100 --time-trials 0
     python benchmarks/search_quality.py --trials 100,300 --skip-search   # optimum only
 """
 
@@ -150,7 +156,7 @@ def params_of(space, stem, groups, rs, idx, grids):
 def exhaustive(space, budget, fit, verify: int, rng: random.Random):
     grid = GridCost(space)
     costing = Costing(space.base, "paper", probes=[{}])
-    assert costing.method == "formula", "closed form disagrees with the graph model"
+    assert costing.method == "blocks", "block-cached costing disagrees with the graph model"
     best = (-math.inf, None)
     feasible_total = total = 0
     combos = list(outer_combos(space))
@@ -194,31 +200,91 @@ def _check(space, costing, g, stem, groups, rs, idx, grid):
         raise SystemExit(f"numpy enumeration disagrees with Costing at {values}: {got} != {want}")
 
 
-def search_curve(space_path, budget, seed, trials, sampler):
+def hand_network(params) -> tuple:
+    """The network of a trial: stem, units, transition widths by the paper's rule
+    (round(C / r / 32) x 32, at least 32; a stage adds 64 channels per unit), groups."""
+    stages = [params[f"stages[{i}]"] for i in range(4)]
+    c, widths = 64, []
+    for i in range(3):
+        c += 64 * stages[i]
+        c = max(32, math.floor(c / params[f"reductions[{i}]"] / 32 + 0.5) * 32)
+        widths.append(c)
+    return params["stem"], tuple(stages), tuple(widths), params["groups"]
+
+
+def spent(trials, budget) -> tuple[int, int]:
+    """Trials on a network already held, and trials over budget."""
+    seen, repeats, over = set(), 0, 0
+    for t in trials:
+        key = hand_network(t.params)
+        repeats += key in seen
+        seen.add(key)
+        c = t.user_attrs.get("cost")
+        over += c is not None and (c["ops"] > budget.ops or c["size_mib"] > budget.size_mib)
+    return repeats, over
+
+
+def search_run(space_path, budget, seed, trials, sampler, tmp, clock=None):
+    """Run a study; `clock`, a list, gets (CPU seconds, wall seconds) after each trial."""
     from mnas.search.config import SearchConfig
     from mnas.search.run import run_search
+    cfg = SearchConfig(budget=budget, space=space_path, trials=trials, seed=seed, out=tmp,
+                       study="bench", sampler=sampler)
+    tick = None if clock is None else \
+        (lambda n: clock.append((time.process_time(), time.perf_counter())))
+    run, study = run_search(cfg, advance=tick)
+    return run, sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+
+
+def curve(trials, marks):
+    best, out = -math.inf, {}
+    for k, t in enumerate(trials, 1):
+        if t.values and all(v <= 0 for v in t.constraints.values()):
+            best = max(best, t.values[0])
+        if k in marks:
+            out[k] = best
+    return out
+
+
+def per_trial_ms(clock, lo, hi) -> tuple[float, float]:
+    """CPU and wall milliseconds per trial for trials lo..hi (from the first trial's end)."""
+    lo = max(lo, 1)
+    (c0, w0), (c1, w1) = clock[lo - 1], clock[hi - 1]
+    return 1000 * (c1 - c0) / (hi - lo), 1000 * (w1 - w0) / (hi - lo)
+
+
+def two_machines(url, space_path, budget, trials, seed):
+    """Two processes started at once on one fresh study, as two machines would."""
+    import subprocess
+    import optuna
+    from mnas.search.storage import open_storage
+    study = f"bench-{time.time_ns() % 10**8}"
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = SearchConfig(budget=budget, space=space_path, trials=max(trials), seed=seed,
-                           out=tmp, study="bench", sampler=sampler)
-        run, study = run_search(cfg)
-        best, curve, k = -math.inf, {}, 0
-        for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
-            k += 1
-            if t.values and all(v <= 0 for v in t.constraints.values()):
-                best = max(best, t.values[0])
-            if k in trials:
-                curve[k] = best
-        return curve, run.trials_run / run.seconds
+        cmd = [sys.executable, "-m", "mnas", "search", "--budget", budget.name, "--space",
+               space_path, "--trials", str(trials), "--storage", url, "--study", study,
+               "--seed", str(seed), "--no-plot", "--no-progress", "--format", "csv"]
+        procs = [subprocess.Popen([*cmd, "--out", f"{tmp}/m{i}"], cwd=ROOT,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for i in range(2)]
+        errors = [p.communicate()[1] for p in procs]
+        if any(p.returncode for p in procs):
+            raise SystemExit("two-machine run failed:\n" + "\n".join(e[-1500:] for e in errors))
+    got = optuna.load_study(study_name=study, storage=open_storage(url))
+    return sorted(got.get_trials(deepcopy=False), key=lambda t: t.number)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--budget", default="mobilenet-0.75")
     p.add_argument("--space", default=str(ROOT / "specs" / "spaces" / "meliusnet.yaml"))
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--trials", default="100,300,1000")
+    p.add_argument("--time-trials", type=int, default=3000,
+                   help="trials of the run timed per trial (0: skip; default 3000)")
     p.add_argument("--samplers", default="refine",
                    help="comma-separated: refine (mnas default), tpe, random, nsga2")
+    p.add_argument("--two-machines", metavar="URL",
+                   help="also run two processes at once on one study of this RDB")
     p.add_argument("--verify", type=int, default=400,
                    help="random candidates checked against Costing (default 400)")
     p.add_argument("--skip-search", action="store_true")
@@ -235,9 +301,13 @@ def main(argv=None) -> int:
                                                               random.Random(0))
     print(f"exhaustive: {total:,} candidates in {secs:.1f} s, {n_ok:,} within budget; "
           f"numpy costs matched Costing exactly on {checked} checked candidates")
+    from mnas.cost.model import cost_graph
+    from mnas.search.results import transition_widths
+    from mnas.spec.expand import build_graph
+    widths = transition_widths(cost_graph(build_graph(space.spec(values))))
     print(f"  optimum proxy {opt:.4f}: stem {values['stem']}, stages {values['stages']}, "
           f"reductions {values['reductions']}, groups {values['groups']}, widths "
-          f"{'/'.join(map(str, cost.widths))}; OPs {cost.ops:.5g} "
+          f"{'/'.join(map(str, widths))}; OPs {cost.ops:.5g} "
           f"({100 * cost.ops / budget.ops:.2f}%), size {cost.size_mib:.4f} MiB "
           f"({100 * cost.size_mib / budget.size_mib:.2f}%)")
     from mnas.api import cost as cost_spec
@@ -253,22 +323,56 @@ def main(argv=None) -> int:
     if args.skip_search:
         return 0
     for sampler in args.samplers.split(","):
-        curves, rates = [], []
+        curves, rates, repeats, overs, counts, stops = [], [], [], [], [], []
         for seed in range(args.seeds):
-            curve, rate = search_curve(args.space, budget, seed, trials, sampler)
-            curves.append(curve)
-            rates.append(rate)
-            print(f"  {sampler} seed {seed}: " + ", ".join(f"{k}: {curve[k]:.4f}" for k in trials)
-                  + f"  ({rate:.1f} trials/s)", flush=True)
+            with tempfile.TemporaryDirectory() as tmp:
+                run, got = search_run(args.space, budget, seed, max(trials), sampler, tmp)
+            curves.append(curve(got, trials))
+            rates.append(run.trials_run / run.seconds)
+            r, o = spent(got, budget)
+            repeats.append(r)
+            overs.append(o)
+            counts.append(len(got))
+            stops.append(run.exhausted)
+            print(f"  {sampler} seed {seed}: " + ", ".join(
+                f"{k}: {curves[-1][k]:.4f}" for k in trials if k in curves[-1]) +
+                f"  ({rates[-1]:.1f} trials/s; {r} repeated networks, {o} over budget in "
+                f"{len(got)} trials{'; stopped: ' + run.exhausted if run.exhausted else ''})",
+                flush=True)
         print(f"\n{sampler} sampler, {args.seeds} seeds: best feasible found / exhaustive optimum")
         print(f"{'trials':>7} {'mean':>8} {'worst':>8} {'mean gap (points)':>18}")
         for k in trials:
-            ratios = [c[k] / opt for c in curves]
-            gaps = [opt - c[k] for c in curves]
+            got_k = [c[k] for c in curves if k in c]
+            ratios = [g / opt for g in got_k]
+            gaps = [opt - g for g in got_k]
             print(f"{k:>7} {statistics.mean(ratios):>8.4f} {min(ratios):>8.4f} "
                   f"{statistics.mean(gaps):>18.3f}")
+        n = sum(counts)
+        print(f"trials on a repeated network: {sum(repeats)} of {n} ({100 * sum(repeats) / n:.2f}%)"
+              f"; over budget: {sum(overs)} of {n} ({100 * sum(overs) / n:.2f}%, worst seed "
+              f"{max(overs)} of {max(trials)})")
         print(f"trials per second ({sampler}, default SQLite storage, 1 worker, "
-              f"{max(trials)}-trial runs): {statistics.mean(rates):.1f}\n", flush=True)
+              f"{max(trials)}-trial runs, whole run): {statistics.mean(rates):.1f}\n", flush=True)
+    if args.time_trials:
+        clock: list = []
+        with tempfile.TemporaryDirectory() as tmp:
+            search_run(args.space, budget, 0, args.time_trials, "refine", tmp, clock)
+        marks = [(0, 200)] + [(k - 100, k) for k in (300, 1000, 3000) if k <= args.time_trials]
+        if args.time_trials >= 3000:
+            marks.append((2500, 3000))
+        times = {m: per_trial_ms(clock, *m) for m in marks}
+        print(f"per-trial time, refine, one {args.time_trials}-trial run (default SQLite storage, "
+              f"1 worker; CPU time of the process, and wall time on a shared machine):")
+        for (lo, hi), (cpu, wall) in times.items():
+            print(f"  trials {lo:>4}-{hi:<4}: {cpu:6.1f} ms CPU, {wall:6.1f} ms wall")
+        if (2500, 3000) in times:
+            (c0, w0), (c1, w1) = times[(0, 200)], times[(2500, 3000)]
+            print(f"  trials 2500-3000 / trials 0-200: {c1 / c0:.2f} (CPU), {w1 / w0:.2f} (wall)")
+    if args.two_machines:
+        got = two_machines(args.two_machines, args.space, budget, 100, 0)
+        r, o = spent(got, budget)
+        print(f"two processes at once on one study ({len(got)} trials, --seed 0 both): {r} "
+              f"repeated networks, {o} over budget", flush=True)
     return 0
 
 

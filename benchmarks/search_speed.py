@@ -1,23 +1,19 @@
-"""How long a search takes: costing one candidate (graph model against the closed form, cache
-off), then the whole default `mnas search --budget mobilenet-0.75` as a user runs it (interpreter
-start-up, costing check, trials, results, plot), with one worker and with two.
+"""Search throughput and what costing takes of it, block-cached costing (`mnas.cost.blocks`,
+what the search uses) against the graph model (`build_graph` + `cost_graph`) as the baseline,
+in one process, runs alternated so machine load affects both alike.
 
-    python benchmarks/search_speed.py                   # 300 trials, workers 1 and 2
-    python benchmarks/search_speed.py --trials 100 --workers 1
+    python benchmarks/search_speed.py [--trials 150] [--repeat 2] [--candidates 1000]
 
-Prints the machine (CPU model, cores, load average) with the figures: wall times on a shared
-machine move with its load, so quote them with it.
-"""
+Prints, per costing method: microseconds per candidate over random candidates of the default
+space (the block cache starts empty and warms as a search's would), then trials per second of
+a seeded proxy search under mobilenet-0.75 and the share of its time spent costing; and the
+ratios blocks / graph."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,84 +22,75 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mnas.search.costing import Costing, graph_cost  # noqa: E402
+from mnas.cost.budgets import resolve_budget  # noqa: E402
+from mnas.errors import MnasError  # noqa: E402
+from mnas.search import costing as costing_module  # noqa: E402
+from mnas.search.config import SearchConfig  # noqa: E402
+from mnas.search.run import run_search  # noqa: E402
 from mnas.search.space import load_space  # noqa: E402
 
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    return f"{model}, {cores} cores available, load average {load}, Python {platform.python_version()}"
+METHODS = ("graph", "blocks")
 
 
-def per_call(fn, n: int) -> float:
-    """Median seconds per call over 5 rounds of n calls."""
-    rounds = []
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        rounds.append((time.perf_counter() - start) / n)
-    return statistics.median(rounds)
-
-
-def costing_speed(samples: int) -> None:
+def per_candidate(method: str, candidates: int) -> float:
     space = load_space()
     rng = random.Random(0)
-    candidates = [space.values(space.sample(rng)) for _ in range(samples)]
-    formula = Costing(space.base, method="formula")
-    graph = Costing(space.base, method="graph")
-    mismatch = sum(not formula._formula(v).same_counts(graph_cost(space.spec(v), formula.convention))
-                   for v in candidates[:20])
-    if mismatch:
-        raise SystemExit(f"closed form disagrees with the graph model on {mismatch} of 20")
-    it = iter(range(10 ** 9))
-    t_formula = per_call(lambda: formula._formula(candidates[next(it) % samples]), 200)
-    t_graph = per_call(lambda: graph_cost(space.spec(candidates[next(it) % samples]),
-                                          graph.convention), 5)
-    print(f"costing a candidate of {Path(space.file).name} (base {space.base.name}), cache off:")
-    print(f"  graph model (expand + shapes + cost): {t_graph * 1e3:8.2f} ms")
-    print(f"  closed form (mnas/search/formula.py): {t_formula * 1e6:8.1f} us  "
-          f"({t_graph / t_formula:.0f}x faster)")
+    values = [space.values(space.sample(rng)) for _ in range(candidates)]
+    costing = costing_module.Costing(space.base, "paper", method=method)
+    t0 = time.perf_counter()
+    for v in values:
+        try:
+            costing.cost(v)
+        except MnasError:
+            pass
+    return (time.perf_counter() - t0) / candidates * 1e6
 
 
-def search_speed(trials: int, workers: list[int]) -> None:
-    print(f"\nmnas search --budget mobilenet-0.75 --trials {trials} (whole command, fresh study):")
-    for n in workers:
+def search(method: str, trials: int) -> tuple[float, float]:
+    """(trials per second, share of the run spent in costing)"""
+    spent = [0.0]
+    compute = costing_module.Costing._compute
+
+    def timed(self, values):
+        t = time.perf_counter()
+        try:
+            return compute(self, values)
+        finally:
+            spent[0] += time.perf_counter() - t
+
+    costing_module.Costing._compute = timed
+    try:
         with tempfile.TemporaryDirectory() as tmp:
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            start = time.perf_counter()
-            result = subprocess.run(
-                [sys.executable, "-m", "mnas", "search", "--budget", "mobilenet-0.75",
-                 "--trials", str(trials), "--workers", str(n), "--out", f"{tmp}/run"],
-                cwd=ROOT, capture_output=True, text=True,
-                env={**os.environ, "PYTHONPATH": str(ROOT)})
-            seconds = time.perf_counter() - start
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if result.returncode:
-            raise SystemExit(result.stderr)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        print(f"  --workers {n}: wall {seconds:6.1f} s ({trials / seconds:5.1f} trials/s), "
-              f"CPU {cpu:6.1f} s (all its processes)")
+            config = SearchConfig(budget=resolve_budget("mobilenet-0.75"), trials=trials,
+                                  out=tmp, study="speed", costing=method, seed=0)
+            run, _ = run_search(config)
+    finally:
+        costing_module.Costing._compute = compute
+    return run.trials_run / run.seconds, spent[0] / run.seconds
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=300)
-    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
-    parser.add_argument("--samples", type=int, default=50, help="candidates for costing")
-    args = parser.parse_args(argv)
-    print(f"machine: {machine()}")
-    costing_speed(args.samples)
-    search_speed(args.trials, [int(w) for w in args.workers.split(",")])
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=int, default=150)
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--candidates", type=int, default=1000)
+    args = p.parse_args()
+    us = {m: per_candidate(m, args.candidates) for m in METHODS}
+    rates: dict[str, list[float]] = {m: [] for m in METHODS}
+    shares: dict[str, list[float]] = {m: [] for m in METHODS}
+    for _ in range(args.repeat):
+        for m in METHODS:
+            rate, share = search(m, args.trials)
+            rates[m].append(rate)
+            shares[m].append(share)
+    print(f"{'costing':<8}{'us/candidate':>14}{'trials/s':>10}{'costing share':>15}")
+    for m in METHODS:
+        print(f"{m:<8}{us[m]:>14.0f}{statistics.median(rates[m]):>10.2f}"
+              f"{100 * statistics.median(shares[m]):>14.1f}%")
+    print(f"blocks / graph: {us['graph'] / us['blocks']:.1f}x faster per candidate, "
+          f"{statistics.median(rates['blocks']) / statistics.median(rates['graph']):.2f}x "
+          f"the trials per second ({args.trials} trials, median of {args.repeat} runs each, "
+          f"alternated)")
 
 
 if __name__ == "__main__":

@@ -30,14 +30,23 @@ def cost(path: str | Path, sets: Mapping[str, Any] | None = None,
     return cost_graph(graph(path, sets), convention)
 
 
-def cost_json(report: CostReport, layers: bool = True, by: str | None = None) -> dict:
-    """The `--format json` object of `mnas cost`: integers stay integers."""
+def _number(v: Any) -> Any:
+    """numpy scalars as Python numbers; a float that is a whole number as an int."""
+    v = v.item() if hasattr(v, "item") else v
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+def cost_json(report: CostReport, spec: str | None = None, layers: bool = True,
+              by: str | None = None) -> dict:
+    """One element of `mnas cost --format json` (a list, one per spec; docs/spec.md):
+    integers stay integers, `ops` included where it is whole."""
     t = report.totals
     out: dict[str, Any] = {
         "name": report.name,
+        "spec": spec,
         "convention": report.convention.name,
         "input": list(report.input),
-        "totals": {"bops": t.bops, "flops": t.flops, "ops": t.ops, "params": t.params,
+        "totals": {"bops": t.bops, "flops": t.flops, "ops": _number(t.ops), "params": t.params,
                    "binary_params": t.binary_params, "float_params": t.float_params,
                    "size_mib": t.size_mib},
     }
@@ -48,21 +57,22 @@ def cost_json(report: CostReport, layers: bool = True, by: str | None = None) ->
                          for l in report.layers]
     if by:
         df = report.rollup(by)
-        out[f"by_{by}"] = [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        out[f"by_{by}"] = [{k: (v if k == "size_mib" else _number(v)) for k, v in row.items()}
                            for row in df.to_dict(orient="records")]
     return out
 
 
 def summary_row(report: CostReport) -> dict:
     t = report.totals
-    return {"network": report.name, "bops": t.bops, "flops": t.flops, "ops": t.ops,
+    return {"network": report.name, "bops": t.bops, "flops": t.flops, "ops": _number(t.ops),
             "params": t.params, "binary_params": t.binary_params, "float_params": t.float_params,
             "size_mib": round(t.size_mib, 4)}
 
 
 def totals_line(report: CostReport) -> str:
     t, c = report.totals, report.convention
-    return (f"BOPs {t.bops:.3e} | FLOPs {t.flops:.3e} | OPs {t.ops:.3e} | params {t.params:,} "
+    ops = f"OPs {t.ops:.3e}" if c.latency is None else f"latency {t.ops:.3f} ms"
+    return (f"BOPs {t.bops:.3e} | FLOPs {t.flops:.3e} | {ops} | params {t.params:,} "
             f"(binary {t.binary_params:,}, 32-bit {t.float_params:,}) | size "
             f"{t.size_mib:.3f} {c.size_unit} | convention '{c.name}': {c.description}")
 

@@ -21,10 +21,22 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         if value != value:
             return "-"
-        return f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:.4g}"
+        if value.is_integer() or abs(value) >= 1e5:    # whole numbers print as integers
+            return f"{value:,.0f}"
+        return f"{value:.4g}"
     if value is None:
         return "-"
     return str(value)
+
+
+def whole(value: Any) -> Any:
+    """A number as scripts read it: numpy scalars as Python numbers, whole floats as ints
+    (an OPs figure of 50176.0 is 50176 in every format)."""
+    if hasattr(value, "item") and not isinstance(value, (list, tuple, dict, str)):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def json_default(value: Any):
@@ -63,6 +75,8 @@ def format_table(data, fmt: str = "table", title: str | None = None, caption: st
     """`data` (a DataFrame or a list of dicts) in the chosen format; table and markdown carry
     the title and caption (for example the convention used), csv and json carry data only."""
     columns, rows = records(data)
+    if fmt in ("csv", "json"):
+        rows = [{k: whole(v) for k, v in r.items()} for r in rows]
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")

@@ -42,3 +42,19 @@ def config(tmp_path, budget075):
         kw.setdefault("study", "t")
         return SearchConfig(**kw)
     return make
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for this test session (tests/pg_server.py); skipped only where
+    PostgreSQL's server programs are not installed."""
+    from tests.pg_server import PostgresServer, binaries
+    bindir = binaries()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql; setup.sh "
+                    "does this when run as root)")
+    server = PostgresServer(bindir)
+    try:
+        yield server
+    finally:
+        server.close()

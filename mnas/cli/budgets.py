@@ -26,6 +26,8 @@ def run(args) -> int:
 
     df = api.budget_table(args.convention)
     conv = get_convention(args.convention)
+    if args.format == "csv":
+        df["convention"] = conv.name
     print(format_frame(df, args.format, title="Budget presets",
                        caption=f"convention '{conv.name}': {conv.description}"))
     return 0

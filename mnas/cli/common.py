@@ -18,7 +18,19 @@ def add_format(parser: argparse.ArgumentParser, default: str = "table") -> None:
                         help=f"output format (default: {default})")
 
 
+def convention_name(text: str) -> str:
+    """A known convention, or measured:FILE (read when costing, so errors stay one line)."""
+    from mnas.cost.conventions import CONVENTIONS, MEASURED
+    if text in CONVENTIONS or (text.startswith(MEASURED) and len(text) > len(MEASURED)):
+        return text
+    raise argparse.ArgumentTypeError(f"invalid choice: '{text}' (choose from "
+                                     f"{', '.join(CONVENTIONS)}, {MEASURED}FILE)")
+
+
 def add_convention(parser: argparse.ArgumentParser) -> None:
-    from mnas.cost.conventions import CONVENTIONS
-    parser.add_argument("--convention", default="paper", choices=list(CONVENTIONS),
-                        help="counting convention (default: paper, the MeliusNet paper's)")
+    from mnas.cost.conventions import CONVENTIONS, MEASURED
+    parser.add_argument("--convention", default="paper", type=convention_name,
+                        metavar="{" + ",".join(CONVENTIONS) + f",{MEASURED}FILE}}",
+                        help="counting convention (default: paper, the MeliusNet paper's); "
+                             f"{MEASURED}FILE: OPs are the milliseconds of a latency table "
+                             "written by 'mnas bench'")

@@ -42,6 +42,8 @@ def run(args) -> int:
         budget = resolve_budget(args.budget, args.max_ops, args.max_size_mib, args.convention)
     df = api.compare_table(args.specs, parse_sets(args.sets), budget, args.convention)
     conv = get_convention(args.convention)
+    if args.format == "csv":
+        df["convention"] = conv.name
     caption = f"convention '{conv.name}': {conv.description}"
     if budget is not None:
         caption = api.budget_line(budget) + "\n" + caption

@@ -3,21 +3,29 @@ feasible candidates as specs, the trials as CSV and a Pareto plot to runs/<study
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from pathlib import Path
 
 from mnas.cli.common import add_convention, add_format
 
 EXAMPLES = """examples:
   mnas search --budget mobilenet-0.75                  MeliusNets within MobileNet-v1 0.75
   mnas search --budget mobilenet-0.5 --trials 1000 --workers 2
+  mnas search --budget resnete18                       as cheap as ResNetE18 (any spec or zoo name)
   mnas search --max-ops 3.25e8 --max-size-mib 10       explicit limits
+  mnas search --budget mobilenet-0.75 --max-latency-ms 40 --latency-table m22.json
   mnas search --budget mobilenet-1.0 --objective pareto
   mnas search --budget mobilenet-0.75 --space my_space.yaml --study mine --seed 3
   mnas search --budget mobilenet-0.75 --storage journal:runs/shared.log --workers 4
   mnas search --budget mobilenet-0.5 --objective train --data digits --epochs 3 \\
       --train-set input=[3,32,32]
-Re-running the same command resumes the study (only missing trials run).
+  mnas search --budget mobilenet-0.5 --objective train --data cifar10:data --epochs 9 \\
+      --train-set input=[3,32,32] --train-set stem=cifar --precision bf16 --pruner hyperband
+Re-running the same command resumes the study (only missing trials run). Every trial is a
+new network; the search stops early when the space has no new one left. With --objective
+train and several GPUs visible, one worker per GPU runs by default, each on its own GPU.
 The space: specs/spaces/meliusnet.yaml (copy and edit it; docs/search.md)."""
 
 
@@ -29,12 +37,21 @@ def add_arguments(p) -> None:
     from mnas.cost.budgets import PRESETS
     from mnas.search.objective import OBJECTIVES
     from mnas.search.samplers import SAMPLERS
+    from mnas.search.objective import PRUNERS
+    from mnas.train.execution import PRECISIONS
     from mnas.train.recipe import OPTIMIZERS
-    b = p.add_argument_group("budget (a preset, explicit limits, or a preset with a limit replaced)")
-    b.add_argument("--budget", metavar="NAME",
-                   help="preset: " + ", ".join(PRESETS) + " (see 'mnas budgets')")
+    b = p.add_argument_group("budget (a preset or a network, explicit limits, or either with a "
+                             "limit replaced)")
+    b.add_argument("--budget", metavar="NAME|SPEC",
+                   help="preset: " + ", ".join(PRESETS) + " (see 'mnas budgets'); or a network "
+                        "spec (file or zoo name, e.g. resnete18): its own OPs and size")
     b.add_argument("--max-ops", type=float, metavar="OPS", help="OPs limit, e.g. 3.25e8")
     b.add_argument("--max-size-mib", type=float, metavar="MIB", help="size limit in MiB")
+    b.add_argument("--max-latency-ms", type=float, metavar="MS",
+                   help="latency limit in milliseconds, judged by --latency-table")
+    b.add_argument("--latency-table", metavar="FILE",
+                   help="latency table written by 'mnas bench' (layers it did not measure "
+                        "are estimated from its per-MAC rates)")
     add_convention(p)
     s = p.add_argument_group("search")
     s.add_argument("--space", metavar="FILE",
@@ -45,8 +62,9 @@ def add_arguments(p) -> None:
                    help="trials in the study in total (default: " +
                         ", ".join(f"{o.name} {o.default_trials}" for o in OBJECTIVES.values())
                         + ")")
-    s.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="local processes sharing the storage (default: 1)")
+    s.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="local processes sharing the storage (default: 1; with --objective "
+                        "train, one per visible GPU)")
     s.add_argument("--seed", type=int, default=0, help="sampler seed (default: 0)")
     s.add_argument("--sampler", choices=list(SAMPLERS), default="refine",
                    help="; ".join(f"{d.name}: {d.description}" for d in SAMPLERS.values()))
@@ -75,7 +93,21 @@ def add_arguments(p) -> None:
     t.add_argument("--train-set", dest="train_sets", action="append", default=[],
                    metavar="KEY=VALUE", help="override a value for training only (the cost "
                    "is judged on the spec as searched), e.g. input=[3,32,32]; repeatable")
+    t.add_argument("--pruner", choices=PRUNERS, default="hyperband",
+                   help="multi-fidelity pruning over epochs: Hyperband, successive halving "
+                        "(both reduction factor 3 from 1 epoch) or the median rule (default: "
+                        "hyperband)")
     t.add_argument("--no-prune", action="store_true", help="train every epoch of every trial")
+    t.add_argument("--label-smoothing", type=float, metavar="EPS", help="as for `mnas train`")
+    t.add_argument("--steps", type=int, choices=(1, 2),
+                   help="2: two-step schedule, --epochs per step (as for `mnas train`)")
+    t.add_argument("--teacher", metavar="RUN|CHECKPOINT",
+                   help="distil from this trained network (as for `mnas train`)")
+    t.add_argument("--precision", choices=PRECISIONS, help="autocast precision (default fp32)")
+    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory format (default: on CUDA)")
+    t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile each candidate (pays off only for long trials)")
 
 
 def run(args) -> int:
@@ -87,16 +119,26 @@ def run(args) -> int:
 
     if args.top < 1:
         raise MnasError(f"--top must be >= 1, got {args.top}")
-    budget = resolve_budget(args.budget, args.max_ops, args.max_size_mib, args.convention)
+    budget = resolve_budget(args.budget, args.max_ops, args.max_size_mib, args.convention,
+                            args.max_latency_ms, args.latency_table)
     train = None
+    workers = args.workers
     if args.objective == "train":
+        teacher = args.teacher
+        if teacher and Path(teacher).exists():
+            teacher = str(Path(teacher).resolve())
         train = TrainOptions(args.data, args.epochs, args.batch_size, args.lr, args.device,
                              args.seed, tuple(parse_sets(args.train_sets).items()),
-                             not args.no_prune, args.optimizer, args.warmup)
+                             not args.no_prune, args.optimizer, args.warmup,
+                             args.label_smoothing, args.steps, teacher, args.precision,
+                             args.channels_last, args.compile, args.pruner)
+        if workers is None and args.device in ("auto", "cuda"):
+            from mnas.train.context import visible_gpus
+            workers = max(1, visible_gpus())
     elif args.train_sets:
         raise MnasError("--train-set applies to --objective train only")
     config = SearchConfig(budget=budget, space=args.space, objective=args.objective,
-                          trials=args.trials, workers=args.workers, seed=args.seed,
+                          trials=args.trials, workers=workers or 1, seed=args.seed,
                           study=args.study, storage=args.storage, out=args.out,
                           sampler=args.sampler, top=args.top, convention=args.convention,
                           train=train)
@@ -120,6 +162,8 @@ def _search(config, args) -> int:
     b = config.budget
     _say(f"budget {b.name}: OPs <= {b.ops:.5g}" if b.ops else f"budget {b.name}: OPs unbounded")
     _say(f"  size <= {b.size_mib:.5g} MiB" if b.size_mib else "  size unbounded")
+    if b.latency_ms:
+        _say(f"  latency <= {b.latency_ms:g} ms by {b.latency_table}")
     _say(f"  convention '{b.convention}', from {b.source}")
     if config.objective != "train":
         _say(f"objective {config.objective}: {accuracy_fit().describe()}")
@@ -159,10 +203,21 @@ def _search(config, args) -> int:
                f"budget {b.name}; convention '{b.convention}'")
     if args.format == "json":
         print(json.dumps({"study": cfg.study, "storage": cfg.storage, "budget": {
-            "name": b.name, "ops": b.ops, "size_mib": b.size_mib, "convention": b.convention},
+            "name": b.name, "ops": b.ops, "size_mib": b.size_mib, "convention": b.convention,
+            "latency_ms": b.latency_ms, "latency_table": b.latency_table},
             "best": json.loads(format_frame(df, "json")),
             "files": {k: str(v) for k, v in outcome.files.items()}}, indent=2))
     else:
         print(format_frame(df, args.format, title=title, caption=caption))
+    if r.exhausted:
+        _say(f"stopped after {outcome.trials} of {cfg.trials} trials: {r.exhausted}")
+    for lost in r.lost_workers:
+        _say(f"warning: {lost}; the other workers finished its share")
+    if outcome.extrapolated:
+        fit = accuracy_fit()
+        _say(f"note: {outcome.extrapolated} of {outcome.trials} trials lie outside the range the "
+             f"proxy was fitted on (BOPs {fit.bops_range[0]:.3g}..{fit.bops_range[1]:.3g}, "
+             f"binary params {fit.binary_params_range[0]:.3g}..{fit.binary_params_range[1]:.3g}"
+             f"); their proxy is an extrapolation (trials.csv: proxy_outside)")
     _say(f"wrote to {cfg.out}/: " + ", ".join(p.name for p in outcome.files.values()))
     return 0

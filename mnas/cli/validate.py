@@ -8,24 +8,26 @@ EXAMPLES = """examples:
   mnas validate meliusnet-mobilenet-0.75-proxy --top-k 3 --data digits --epochs 10 \\
       --set input=[3,32,32] --set stem=cifar --optimizer adam --warmup 1
   mnas validate runs/my-study --top-k 5 --data cifar10:data --epochs 60 --nproc 2
-  mnas validate my-study --storage postgresql://host/db --top-k 2 --data folder:/data/imagenet
+  mnas validate /data/copied-run/best.json --top-k 2 --data folder:/data/imagenet
 
-STUDY is a study name (runs/STUDY/study.db), a run folder or a .db file. Candidates are the
-study's best feasible trials; each one's spec is the best-K.yaml `mnas search` wrote for it.
+STUDY is a search's run folder, its best.json, or a study name (runs/STUDY). Candidates are
+the ones `mnas search` listed in best.json (its --top best, one per network), best first,
+each with the self-contained spec it wrote; the folder may have moved to another machine.
 --set changes the candidates for training only (costs are those of the specs as searched).
 Writes <out>/validate.csv, <out>/validate.png and one run folder per candidate
-(default <out>: the study's run folder /validate); re-running continues where it stopped."""
+(default <out>: the study's run folder /validate); re-running continues where it stopped.
+Each epoch's line says about how long the whole validation still takes; at the end, Kendall's
+tau says how well the search's objective ranked the candidates that were trained."""
 
 
-DESCRIPTION = ("Train the best K candidates of an Optuna study written by `mnas search` and "
+DESCRIPTION = ("Train the best K candidates a `mnas search` wrote (its best.json) and "
                "tabulate accuracy against cost.")
 
 
 def add_arguments(p) -> None:
     from mnas.cli.train import add_recipe, add_runtime
-    p.add_argument("study", metavar="STUDY", help="study name, run folder or study .db file")
+    p.add_argument("study", metavar="STUDY", help="run folder, its best.json, or study name")
     p.add_argument("--top-k", type=int, default=3, help="candidates to train (default 3)")
-    p.add_argument("--storage", help="Optuna storage URL (default: sqlite of the run folder)")
     p.add_argument("--out", metavar="DIR", help="output folder (default RUN/validate)")
     add_recipe(p)
     add_runtime(p)
@@ -35,28 +37,52 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from mnas.cli.train import backend_from, recipe_from, sets_from
-    from mnas.tables import format_frame
-    from mnas.train.progress import Reporter
+    import math
+    import sys
+
+    from mnas.cli.train import job_from
     from mnas.search.retrain import validate
-    from mnas.train.job import TrainJob
-    sets = sets_from(args)
-    job = TrainJob(spec="", data=args.data, recipe=recipe_from(args), sets=tuple(sets.items()),
-                   seed=args.seed, device=args.device, workers=args.workers,
-                   download=args.download, eval_batch_size=args.eval_batch_size,
-                   backend=backend_from(args), nproc=args.nproc)
+    from mnas.tables import format_frame
+    from mnas.train.progress import Remaining, Reporter
+    job = job_from(args, spec="", out=None, resume=True)
+    epochs = job.recipe.total_epochs
     quiet = args.quiet or args.format != "table"
-    with Reporter(job.recipe.epochs, quiet=quiet) as reporter:
+    left = Remaining(args.top_k * epochs)
+    seen = {"epochs": 0}
+
+    def note() -> str:
+        return f"validation: {left.describe()}" if left.left() else ""
+
+    with Reporter(epochs, quiet=quiet, note=note) as reporter:
         def announce(c):
+            seen["epochs"] = 0
+            reporter.prefix = f"[{c.rank}/{args.top_k}] "
             if not quiet:
-                print(f"candidate {c.rank} (trial {c.trial}): {c.spec}", flush=True)
-        df, out = validate(args.study, args.top_k, args.data, job, storage=args.storage,
-                           out=args.out, convention=args.convention, on_candidate=announce,
-                           on_epoch=reporter.epoch, on_step=reporter.step)
+                est = f", {left.describe()}" if left.left() else ""
+                print(f"candidate {c.rank}/{args.top_k} (trial {c.trial}): {c.spec}{est}",
+                      flush=True)
+
+        def epoch(m):
+            left.add(m.seconds)
+            seen["epochs"] += 1
+            reporter.epoch(m)
+
+        def trained(c, result):
+            left.skip(result.epochs - seen["epochs"])     # finished before this run
+
+        df, out, tau = validate(args.study, args.top_k, args.data, job,
+                                out=args.out, convention=args.convention,
+                                on_candidate=announce, on_epoch=epoch, on_step=reporter.step,
+                                on_trained=trained)
     shown = df.drop(columns=["run"])
+    agreement = (f"Kendall's tau between the search objective and the trained accuracy: "
+                 f"{tau:.3f} over {len(df)} candidates" if not math.isnan(tau) else
+                 f"Kendall's tau: undefined for {len(df)} candidate(s) (needs two that differ)")
     print(format_frame(shown, args.format, title=f"Validated candidates ({args.data}, "
-                       f"{job.recipe.epochs} epochs)",
+                       f"{epochs} epochs)",
                        caption=f"val_acc: best validation accuracy (%); ops/size: "
-                               f"'{args.convention}' convention; table {out / 'validate.csv'}, "
-                               f"plot {out / 'validate.png'}"))
+                               f"'{args.convention}' convention; {agreement}; table "
+                               f"{out / 'validate.csv'}, plot {out / 'validate.png'}"))
+    if args.format in ("csv", "json"):
+        print(agreement, file=sys.stderr)
     return 0

@@ -1,5 +1,6 @@
 """`mnas export`: a spec (overrides applied) as TorchScript, ONNX, a state dict, a standalone
-Python module, or the fully expanded YAML. `export_spec` is the one entry point. Each format is
+Python module, the fully expanded YAML, or a packed file
+for the bit-packed kernels. `export_spec` is the one entry point. Each format is
 one registry entry (`ExportFormat`), registered by the module of this package that writes it;
 a new format is one new module here. Importing the format modules does not import torch;
 writing a torch format does."""

@@ -2,10 +2,14 @@
 
 TorchScript and ONNX hold an inference graph: the module is traced in eval mode (BatchNorm
 uses its running statistics, sign is a plain `torch.where`), batch 1, with the batch
-dimension left dynamic in ONNX. ONNX uses torch's TorchScript-based exporter
-(`dynamo=False`): it needs only the `onnx` package, while the newer torch.export-based
-exporter (the default since torch 2.9) also needs `onnxscript`, which mnas does not depend
-on. Its deprecation warnings are silenced here; a user cannot act on them."""
+dimension left dynamic in ONNX. Binary weights are stored as their signs, 1 bit each, and
+expanded to +-1 in the graph (`mnas.lower.inference`, form `bits`): the file is about the
+cost model's size, not that of the 32-bit latent weights. ONNX constant folding is off, as it
+would store the expanded floats; onnxruntime folds them when it loads the model. ONNX uses
+torch's TorchScript-based exporter (`dynamo=False`): it needs only the `onnx` package, while
+the newer torch.export-based exporter (the default since torch 2.9) also needs `onnxscript`,
+which mnas does not depend on. Its deprecation warnings are silenced here; a user cannot act
+on them."""
 
 from __future__ import annotations
 
@@ -66,12 +70,14 @@ def export_torch(graph: Graph, fmt: str, out: Path, weights: str | Path | None =
     if fmt == "state-dict":
         torch.save(module.state_dict(), out)
         return f"state dict, {origin}"
-    module.eval()
+    from mnas.lower.inference import inference_module
+    module = inference_module(graph, module, "bits")
     x = example_input(graph, batch=1)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
         if fmt == "torchscript":
             torch.jit.save(torch.jit.trace(module, x, check_trace=False), str(out))
         elif fmt == "onnx":
@@ -80,11 +86,11 @@ def export_torch(graph: Graph, fmt: str, out: Path, weights: str | Path | None =
             except ImportError:
                 raise MissingDependency("onnx", "--format onnx") from None
             torch.onnx.export(module, (x,), str(out), dynamo=False, input_names=["input"],
-                              output_names=["output"],
+                              output_names=["output"], do_constant_folding=False,
                               dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
         else:
             raise ExportError(f"unknown torch export format '{fmt}'")
-    return f"inference graph (eval mode), {origin}"
+    return f"inference graph (eval mode, binary weights as 1-bit signs), {origin}"
 
 
 def _writer(fmt: str):
@@ -94,10 +100,12 @@ def _writer(fmt: str):
 
 
 TORCHSCRIPT = register_format(ExportFormat(
-    "torchscript", "traced inference graph (eval mode), loads with torch.jit.load",
+    "torchscript", "traced inference graph (eval mode, binary weights as 1-bit signs), "
+    "loads with torch.jit.load",
     _writer("torchscript"), weights=True))
 ONNX = register_format(ExportFormat(
-    "onnx", "inference graph (eval mode, dynamic batch), for onnxruntime and others",
+    "onnx", "inference graph (eval mode, dynamic batch, binary weights as 1-bit signs), for "
+    "onnxruntime and others",
     _writer("onnx"), weights=True))
 STATE_DICT = register_format(ExportFormat(
     "state-dict", "the lowered module's weights under the spec's layer names (torch.save)",

@@ -68,13 +68,24 @@ def lower_node_modules(graph: Graph, shapes: dict[str, Shape] | None = None) -> 
 def to_module(graph: Graph, shapes: dict[str, Shape] | None = None) -> fx.GraphModule:
     """The graph as a trainable `GraphModule`; build it under `torch.device('meta')` to get a
     weightless module for counting."""
-    modules = lower_node_modules(graph, shapes)
+    return assemble(graph, lower_node_modules(graph, shapes))
+
+
+def assemble(graph: Graph, modules: dict[str, nn.Module],
+             channels_last: bool = False) -> fx.GraphModule:
+    """The `GraphModule` calling `modules` (one per node but the input) in the graph's order;
+    with `channels_last`, an image input is laid out channels-last first and the output
+    contiguous last."""
     fx_graph = fx.Graph()
-    values = {graph.input.name: fx_graph.placeholder(graph.input.name)}
+    x = fx_graph.placeholder(graph.input.name)
+    if channels_last and len(graph.input.params.shape) == 3:
+        x = fx_graph.call_method("contiguous", (x,), {"memory_format": torch.channels_last})
+    values = {graph.input.name: x}
     for node in graph.nodes[1:]:
         values[node.name] = fx_graph.call_module(node.name,
                                                  tuple(values[i] for i in node.inputs))
-    fx_graph.output(values[graph.output.name])
+    out = values[graph.output.name]
+    fx_graph.output(fx_graph.call_method("contiguous", (out,)) if channels_last else out)
     return fx.GraphModule(_tree(modules), fx_graph, class_name=class_name(graph))
 
 

@@ -1,6 +1,15 @@
-"""Op types. Each family module registers its ops with `mnas.ops.registry.register`;
-importing this package loads them all. To add an op: one module (or one entry in a family
-module) with its params dataclass, shape rule, counts and lowering."""
+"""Op types. Each module of this package registers its ops with
+`mnas.ops.registry.register`; importing the package loads them all (every module found here,
+so a new op is one new module plus its layer in `layers.py`). `layers` holds the PyTorch
+modules ops lower to and is imported only when lowering."""
 
-from mnas.ops import activation, conv, io, linear, merge, norm, pool, reshape  # noqa: F401
+import importlib
+import pkgutil
+
 from mnas.ops.registry import REGISTRY, Counts, OpDef, get_op  # noqa: F401
+
+_NOT_OPS = {"layers"}   # imports torch; the other modules are light
+
+for _info in pkgutil.iter_modules(__path__):
+    if _info.name not in _NOT_OPS:
+        importlib.import_module(f"{__name__}.{_info.name}")

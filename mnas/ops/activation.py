@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mnas.ops.bits import one_bit
 from mnas.ops.params import positive
 from mnas.ops.registry import NO_COST, OpDef, register
 
@@ -25,10 +26,12 @@ class NoParams:
 
 
 def _same(p, ins):
+    """same"""
     return ins[0]
 
 
 def _no_cost(p, ins, out):
+    """0"""
     return NO_COST
 
 
@@ -49,12 +52,15 @@ def _lower_relu(p, ins, out):
 
 SIGN = register(OpDef(
     name="sign", params=SignParams, infer_shape=_same, count=_no_cost, lower=_lower_sign,
-    doc="Binarise activations to +-1 with a clipped straight-through gradient."))
+    out_bits=one_bit,
+    doc="Binarise activations to +-1 with a clipped straight-through gradient.",
+    role="binarize", init="none (no parameters)"))
 APPROX_SIGN = register(OpDef(
     name="approx_sign", params=NoParams, infer_shape=_same, count=_no_cost,
-    lower=_lower_approx_sign,
+    lower=_lower_approx_sign, out_bits=one_bit,
     doc="Bi-Real Net's sign: forward +-1 like `sign`; backward the derivative of its "
-        "piecewise quadratic approximation, 2 - 2|x| where |x| < 1, else 0."))
+        "piecewise quadratic approximation, 2 - 2|x| where |x| < 1, else 0.",
+    role="binarize", label="approx sign", init="none (no parameters)"))
 RELU = register(OpDef(
     name="relu", params=NoParams, infer_shape=_same, count=_no_cost, lower=_lower_relu,
-    doc="Rectified linear unit."))
+    doc="Rectified linear unit.", role="activation", label="ReLU", init="none (no parameters)"))

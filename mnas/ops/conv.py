@@ -17,7 +17,8 @@ class Conv2dParams:
     from a `sign` layer. `weight_scale` (binary only): multiply the signed weights of each
     output channel by their mean |w| (XNOR-Net / Bi-Real Net's magnitude-aware weights);
     computed from the weights, so it adds no parameters, and a following BatchNorm absorbs it
-    at inference, so it adds no ops."""
+    at inference, so it adds no ops. `pad_value`: the value the border is padded with (QuickNet
+    pads binary convs with 1, so the padding is a valid +-1 input)."""
 
     kernel: int
     out: int | None = None
@@ -30,6 +31,7 @@ class Conv2dParams:
     bias: bool = False
     binary: bool = False
     weight_scale: bool = False
+    pad_value: float = 0.0
 
     def check(self) -> None:
         if (self.out is None) == (self.reduction is None):
@@ -53,6 +55,7 @@ def out_channels(p: Conv2dParams, c_in: int) -> int:
 
 
 def _infer(p: Conv2dParams, ins):
+    """C×H×W → out×H'×W', H' and W' as PyTorch computes them"""
     c, h, w = chw(ins[0], "conv2d")
     c_out = out_channels(p, c)
     if c % p.groups:
@@ -64,6 +67,7 @@ def _infer(p: Conv2dParams, ins):
 
 
 def _count(p: Conv2dParams, ins, out) -> Counts:
+    """MACs = H'W'·out·(C/groups)·k²; binary: BOPs and 1-bit weights (bias 32-bit)"""
     c_out, h, w = out
     weights = c_out * (ins[0][0] // p.groups) * p.kernel * p.kernel
     macs = weights * h * w
@@ -77,10 +81,24 @@ def _lower(p: Conv2dParams, ins, out):
     from mnas.ops import layers
     cls = (layers.ScaledBinaryConv2d if p.weight_scale else layers.BinaryConv2d) if p.binary \
         else layers.Conv2d
+    extra = {"pad_value": p.pad_value} if p.pad_value else {}
     return cls(ins[0][0], out[0], p.kernel, stride=p.stride, padding=p.pad,
-               dilation=p.dilation, groups=p.groups, bias=p.bias)
+               dilation=p.dilation, groups=p.groups, bias=p.bias, **extra)
+
+
+def _describe(p: Conv2dParams, ins, out) -> str:
+    """"binary conv 3×3 → 64", "depthwise conv 3×3 /2 → 32", ..."""
+    depthwise = p.groups > 1 and p.groups == ins[0][0] == out[0]
+    text = ("binary " if p.binary else "") + ("depthwise " if depthwise else "")
+    text += f"conv {p.kernel}×{p.kernel}"
+    text += f" /{p.stride}" if p.stride > 1 else ""
+    text += f" g{p.groups}" if p.groups > 1 and not depthwise else ""
+    text += f" d{p.dilation}" if p.dilation > 1 else ""
+    return f"{text} → {out[0]}"
 
 
 CONV2D = register(OpDef(
     name="conv2d", params=Conv2dParams, infer_shape=_infer, count=_count, lower=_lower,
-    doc="2-D convolution; `binary: true` binarises the weights (1 bit each)."))
+    doc="2-D convolution; `binary: true` binarises the weights (1 bit each).",
+    role="compute", label="conv", describe=_describe,
+    init="He normal (fan-in, ReLU gain) weights, also the latent ones of binary convs; bias 0"))

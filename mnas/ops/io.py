@@ -17,6 +17,16 @@ class InputParams:
             raise ParamError("shape", f"sizes must be positive, got {list(self.shape)}")
 
 
+def _infer(p: InputParams, ins):
+    """`shape` (C×H×W or F, no batch)"""
+    return p.shape
+
+
+def _no_cost(p, ins, out):
+    """0"""
+    return NO_COST
+
+
 def _lower(p, ins, out):
     from mnas.ops.layers import Identity
     return Identity()
@@ -24,5 +34,6 @@ def _lower(p, ins, out):
 
 INPUT = register(OpDef(
     name="input", params=InputParams, doc="The network input, shape (C, H, W) without batch.",
-    infer_shape=lambda p, ins: p.shape, count=lambda p, ins, out: NO_COST,
-    min_inputs=0, max_inputs=0, lower=_lower))
+    infer_shape=_infer, count=_no_cost,
+    min_inputs=0, max_inputs=0, lower=_lower, role="input",
+    describe=lambda p, ins, out: "input " + "×".join(map(str, out)), init="none (no parameters)"))

@@ -11,6 +11,12 @@ Weights start with He et al.'s normal initialisation (fan-in, ReLU gain: std = s
 the method the paper cites ([12]), for every conv and linear weight; biases start at zero,
 BatchNorm at gamma 1, beta 0.
 
+The layers of post-2020 BNNs (ReActNet, Real-to-Binary, QuickNet: last section) name their
+learned values for what they hold (`threshold`, `slope`, `shift_in`, `scale`), never
+`weight`, and set them themselves: thresholds and shifts 0, PReLU slopes `init`, scales 1.
+The blur-pool filter is a parameter that does not train (`requires_grad=False`): part of the
+network and its state dict, like QuickNet's non-trainable Keras weights.
+
 This module imports only torch (no mnas), so `mnas export --format python` copies its source
 into a standalone file.
 """
@@ -18,6 +24,7 @@ into a standalone file.
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 import torch.nn.functional as F
@@ -131,6 +138,17 @@ def signed_weight(weight: torch.Tensor) -> torch.Tensor:
     return binarize(weight) if _exporting() else WeightSTE.apply(weight)
 
 
+class BinaryWeights:
+    """Mixin of the layers with binary weights. `binary_weights` (True by default) is the
+    switch of the two-step schedule (Real-to-Binary, ReActNet): step 1 trains with binary
+    activations but the 32-bit weights as they are, step 2 binarises the weights too."""
+
+    binary_weights: bool = True
+
+    def forward_weight(self) -> torch.Tensor:
+        return signed_weight(self.weight) if self.binary_weights else self.weight
+
+
 @remember_args
 class ReLU(nn.ReLU):
     pass
@@ -138,22 +156,51 @@ class ReLU(nn.ReLU):
 
 @remember_args
 class Conv2d(nn.Conv2d):
-    """32-bit convolution, He-initialised."""
+    """32-bit convolution, He-initialised. A non-zero `pad_value` pads the border with that
+    value (QuickNet pads binary convs with 1) instead of torch's zeros."""
+
+    def __init__(self, *args, pad_value: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pad_value = float(pad_value)
+        self.border = tuple(self.padding)
+        if self.pad_value:
+            self.padding = (0, 0)
 
     def reset_parameters(self) -> None:
         he_normal_(self.weight)
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
+    def _conv_forward(self, x, weight, bias):
+        if self.pad_value:
+            ph, pw = self.border
+            x = F.pad(x, (pw, pw, ph, ph), value=self.pad_value)
+        return super()._conv_forward(x, weight, bias)
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        if self.pad_value:
+            text += f", padding={self.border}, pad_value={self.pad_value}"
+        return text
+
+
+def add_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return y if bias is None else y + bias.reshape(1, -1, *([1] * (y.dim() - 2)))
+
 
 @remember_args
-class BinaryConv2d(Conv2d):
+class BinaryConv2d(BinaryWeights, Conv2d):
     """Convolution with sign(weights) in the forward pass; the input is expected binarised by
-    a preceding `Sign`. `weight` holds the 32-bit latent values."""
+    a preceding `Sign`. `weight` holds the 32-bit latent values. A bias is added after the
+    convolution, whose +-1 sums are exact integers in float, so the result is the one
+    integer kernels compute, to the bit (mnas.kernels)."""
 
     def forward(self, x):
-        w = signed_weight(self.weight)
-        return self._conv_forward(x, w, self.bias)
+        return add_bias(self._conv_forward(x, self.forward_weight(), None), self.bias)
+
+    def weight_scale(self) -> torch.Tensor | None:
+        """The per-output-channel factor on the signed weights (None: no scaling)."""
+        return None
 
 
 @remember_args
@@ -161,12 +208,17 @@ class ScaledBinaryConv2d(BinaryConv2d):
     """Binary convolution whose signed weights are scaled, per output channel, by the mean
     |w| of the latent weights (Bi-Real Net's magnitude-aware weights; the scale is detached,
     as in the Bi-Real authors' release, so the weights' gradient is the plain
-    straight-through one times the scale)."""
+    straight-through one times the scale). The scale multiplies the integer-valued output of
+    the +-1 convolution, as integer kernels apply it."""
 
     def forward(self, x):
-        scale = self.weight.detach().abs().mean(dim=(1, 2, 3), keepdim=True)
-        signed = signed_weight(self.weight)
-        return self._conv_forward(x, signed * scale, self.bias)
+        if not self.binary_weights:
+            return self._conv_forward(x, self.weight, self.bias)
+        y = self._conv_forward(x, signed_weight(self.weight), None)
+        return add_bias(y * self.weight_scale().reshape(1, -1, 1, 1), self.bias)
+
+    def weight_scale(self) -> torch.Tensor:
+        return self.weight.detach().abs().mean(dim=(1, 2, 3))
 
 
 @remember_args
@@ -180,12 +232,11 @@ class Linear(nn.Linear):
 
 
 @remember_args
-class BinaryLinear(Linear):
+class BinaryLinear(BinaryWeights, Linear):
     """Fully connected layer with sign(weights); the input is expected binarised."""
 
     def forward(self, x):
-        w = signed_weight(self.weight)
-        return F.linear(x, w, self.bias)
+        return add_bias(F.linear(x, self.forward_weight()), self.bias)
 
 
 @remember_args
@@ -296,3 +347,172 @@ class ChannelShuffle(nn.Module):
 class Flatten(nn.Module):
     def forward(self, x):
         return x.flatten(1)
+
+
+# -- post-2020 BNNs: learned thresholds and PReLUs, saturating activations, learned and
+# -- computed per-channel scales, dropout, the fixed blur-pool filter
+
+def per_channel(values: torch.Tensor, ndim: int) -> torch.Tensor:
+    """A C vector shaped to broadcast over N x C (ndim 1) or N x C x H x W (ndim 3)."""
+    return values.view(1, -1, 1, 1) if ndim == 3 else values.view(1, -1)
+
+
+@remember_args
+class RSign(nn.Module):
+    """ReActNet's RSign: sign(x - threshold), a learned threshold per channel. `backward`
+    'ste' (gradient where |x - t| <= clip) or 'approx' (Bi-Real Net's)."""
+
+    def __init__(self, channels: int, ndim: int = 3, backward: str = "ste", clip: float = 1.3):
+        super().__init__()
+        if backward not in ("ste", "approx"):
+            raise ValueError(f"backward must be 'ste' or 'approx', not {backward!r}")
+        self.ndim, self.backward, self.clip = ndim, backward, float(clip)
+        self.threshold = nn.Parameter(torch.zeros(channels))
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.threshold)
+
+    def forward(self, x):
+        x = x - per_channel(self.threshold, self.ndim)
+        if _exporting():
+            return binarize(x)
+        if self.backward == "approx":
+            return ApproxSignSTE.apply(x)
+        return SignSTE.apply(x, self.clip)
+
+    def extra_repr(self) -> str:
+        return f"{self.threshold.numel()}, backward={self.backward}, clip={self.clip}"
+
+
+@remember_args
+class PReLU(nn.Module):
+    """x where x >= 0, else slope * x, one learned slope per channel (starting at `init`)."""
+
+    def __init__(self, channels: int, init: float = 0.25):
+        super().__init__()
+        self.init = float(init)
+        self.slope = nn.Parameter(torch.full((channels,), self.init))
+
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.slope, self.init)
+
+    def forward(self, x):
+        return F.prelu(x, self.slope)
+
+
+@remember_args
+class RPReLU(nn.Module):
+    """ReActNet's RPReLU: PReLU(x - shift_in) + shift_out, all three learned per channel."""
+
+    def __init__(self, channels: int, ndim: int = 3, init: float = 0.25):
+        super().__init__()
+        self.ndim, self.init = ndim, float(init)
+        self.shift_in = nn.Parameter(torch.zeros(channels))
+        self.slope = nn.Parameter(torch.full((channels,), self.init))
+        self.shift_out = nn.Parameter(torch.zeros(channels))
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.shift_in)
+        nn.init.constant_(self.slope, self.init)
+        nn.init.zeros_(self.shift_out)
+
+    def forward(self, x):
+        y = F.prelu(x - per_channel(self.shift_in, self.ndim), self.slope)
+        return y + per_channel(self.shift_out, self.ndim)
+
+
+@remember_args
+class Hardtanh(nn.Module):
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0):
+        super().__init__()
+        self.min_val, self.max_val = float(min_val), float(max_val)
+
+    def forward(self, x):
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min={self.min_val}, max={self.max_val}"
+
+
+@remember_args
+class Sigmoid(nn.Module):
+    def forward(self, x):
+        return torch.sigmoid(x)
+
+
+@remember_args
+class Dropout(nn.Module):
+    """Zero each value with probability `p` while training (scaling the rest by 1/(1-p));
+    the identity in eval mode."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+@remember_args
+class LearnedScale(nn.Module):
+    """x times a learned factor per channel (and, given `height` and `width`, per row and
+    per column: XNOR-Net++'s factorised scale). Factors start at 1."""
+
+    def __init__(self, channels: int, ndim: int = 3, height: int | None = None,
+                 width: int | None = None):
+        super().__init__()
+        self.ndim = ndim
+        self.scale = nn.Parameter(torch.ones(channels))
+        self.scale_h = nn.Parameter(torch.ones(height)) if height else None
+        self.scale_w = nn.Parameter(torch.ones(width)) if width else None
+
+    def reset_parameters(self) -> None:
+        for factors in (self.scale, self.scale_h, self.scale_w):
+            if factors is not None:
+                nn.init.ones_(factors)
+
+    def forward(self, x):
+        y = x * per_channel(self.scale, self.ndim)
+        if self.scale_h is not None:
+            y = y * self.scale_h.view(1, 1, -1, 1)
+        if self.scale_w is not None:
+            y = y * self.scale_w.view(1, 1, 1, -1)
+        return y
+
+
+@remember_args
+class ChannelMul(nn.Module):
+    """x (N x C [x H x W]) times a gate (N x C), channel by channel."""
+
+    def forward(self, x, gate):
+        return x * gate.reshape(gate.shape + (1,) * (x.dim() - 2))
+
+
+def binomial_filter(kernel: int) -> torch.Tensor:
+    """The k x k blur filter: row k of Pascal's triangle, outer product, normalised to sum 1."""
+    row = torch.tensor([float(math.comb(kernel - 1, i)) for i in range(kernel)])
+    square = torch.outer(row, row)
+    return square / square.sum()
+
+
+@remember_args
+class BlurPool(nn.Module):
+    """Depthwise convolution with a fixed binomial filter (anti-aliased downsampling). The
+    filter is a non-trainable parameter, `kernel` (C x 1 x k x k)."""
+
+    def __init__(self, channels: int, kernel: int = 3, stride: int = 2, padding: int = 1):
+        super().__init__()
+        self.stride, self.padding = stride, padding
+        filt = binomial_filter(kernel).expand(channels, 1, kernel, kernel).clone()
+        self.kernel = nn.Parameter(filt, requires_grad=False)
+
+    def forward(self, x):
+        return F.conv2d(x, self.kernel, stride=self.stride, padding=self.padding,
+                        groups=self.kernel.shape[0])
+
+    def extra_repr(self) -> str:
+        c, _, k, _ = self.kernel.shape
+        return f"{c}, kernel={k}, stride={self.stride}, padding={self.padding}"

@@ -1,4 +1,5 @@
-"""Fully connected layer."""
+"""Fully connected layer: the classifier (`linear`); `mnas.ops.dense` reuses its rules for
+fully connected layers inside the network."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from mnas.ops.shapes import fmt
 
 @dataclass(frozen=True)
 class LinearParams:
+    """`out` features; `binary: true` uses the sign of the weights (1 bit each)."""
+
     out: int
     bias: bool = True
     binary: bool = False
@@ -19,14 +22,16 @@ class LinearParams:
         positive(self, "out")
 
 
-def _infer(p: LinearParams, ins):
+def infer_linear(p: LinearParams, ins):
+    """vector F → out"""
     if len(ins[0]) != 1:
-        raise ShapeRuleError(f"linear expects a vector, got {fmt(ins[0])}; add global_avgpool "
-                             "or flatten before it", (0,))
+        raise ShapeRuleError(f"a fully connected layer expects a vector, got {fmt(ins[0])}; "
+                             "add global_avgpool or flatten before it", (0,))
     return (p.out,)
 
 
-def _count(p: LinearParams, ins, out) -> Counts:
+def count_linear(p: LinearParams, ins, out) -> Counts:
+    """MACs = F·out (conventions may leave the classifier out of OPs); binary: 1-bit weights"""
     weights = ins[0][0] * p.out
     bias = p.out if p.bias else 0
     if p.binary:
@@ -34,11 +39,15 @@ def _count(p: LinearParams, ins, out) -> Counts:
     return Counts(float_macs=weights, float_params=weights + bias)
 
 
-def _lower(p: LinearParams, ins, out):
+def lower_linear(p: LinearParams, ins, out):
     from mnas.ops.layers import BinaryLinear, Linear
     return (BinaryLinear if p.binary else Linear)(ins[0][0], p.out, bias=p.bias)
 
 
 LINEAR = register(OpDef(
-    name="linear", params=LinearParams, infer_shape=_infer, count=_count, lower=_lower, fc=True,
-    doc="Fully connected layer (the classifier); conventions may leave its MACs out of OPs."))
+    name="linear", params=LinearParams, infer_shape=infer_linear, count=count_linear,
+    lower=lower_linear, fc=True,
+    doc="Fully connected layer (the classifier); conventions may leave its MACs out of OPs.",
+    role="compute", label="fc",
+    describe=lambda p, ins, out: ("binary " if p.binary else "") + f"fc → {out[0]}",
+    init="He normal (fan-in, ReLU gain) weights; bias 0"))

@@ -24,12 +24,14 @@ class BatchNormParams:
 
 
 def _infer(p, ins):
+    """same (C×H×W or F)"""
     if len(ins[0]) not in (1, 3):
         raise ShapeRuleError(f"batchnorm expects CxHxW or F, got {fmt(ins[0])}", (0,))
     return ins[0]
 
 
 def _count(p: BatchNormParams, ins, out) -> Counts:
+    """no MACs; gamma and beta per channel (the convention decides how many count)"""
     c = ins[0][0]
     return Counts(norm_params=c * (int(p.scale) + int(p.center)), norm_channels=c)
 
@@ -42,4 +44,5 @@ def _lower(p: BatchNormParams, ins, out):
 
 BATCHNORM = register(OpDef(
     name="batchnorm", params=BatchNormParams, infer_shape=_infer, count=_count, lower=_lower,
-    doc="Batch normalisation over channels; gamma and beta are its parameters."))
+    doc="Batch normalisation over channels; gamma and beta are its parameters.",
+    role="norm", label="BN", init="gamma 1, beta 0 (running mean 0, variance 1)"))

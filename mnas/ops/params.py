@@ -27,14 +27,14 @@ def _schema(cls: type) -> tuple[tuple[str, Any, bool], ...]:
                   f.default is MISSING and f.default_factory is MISSING) for f in fields(cls))
 
 
-def _type_name(tp: Any) -> str:
+def type_name(tp: Any) -> str:
     if tp is type(None):
         return "null"
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+        return " or ".join(type_name(a) for a in typing.get_args(tp))
     if origin is tuple:
-        return f"list of {_type_name(typing.get_args(tp)[0])}"
+        return f"list of {type_name(typing.get_args(tp)[0])}"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -47,7 +47,7 @@ def coerce(name: str, tp: Any, value: Any) -> Any:
                 return coerce(name, arg, value)
             except ParamError:
                 continue
-        raise ParamError(name, f"expected {_type_name(tp)}, got {value!r}")
+        raise ParamError(name, f"expected {type_name(tp)}, got {value!r}")
     if tp is type(None):
         if value is None:
             return None
@@ -71,7 +71,7 @@ def coerce(name: str, tp: Any, value: Any) -> Any:
             return value
     else:
         raise TypeError(f"unsupported param annotation {tp!r}")
-    raise ParamError(name, f"expected {_type_name(tp)}, got {value!r}")
+    raise ParamError(name, f"expected {type_name(tp)}, got {value!r}")
 
 
 def parse_params(op_name: str, cls: type, raw: dict[str, Any]):

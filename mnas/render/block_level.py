@@ -8,13 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mnas.ir.graph import Graph, Scope
+from mnas.ops.registry import role_of
 from mnas.render.canvas import Canvas
 from mnas.render.fold import fold_plan
 from mnas.render.labels import describe, fmt_shape
 
-#: ops a block box lists by name; the rest (norm, activations, merges) are implied
-NOTABLE = frozenset({"conv2d", "linear", "maxpool", "avgpool", "global_avgpool",
-                     "channel_shuffle", "flatten"})
+#: roles of the layers a block box lists; the rest (norms, binarizers, activations, merges)
+#: are implied
+NOTABLE = frozenset({"compute", "pool", "reshape", "other"})
 MAX_OP_LINES = 6
 
 
@@ -151,7 +152,7 @@ class BlockLevel:
         if tree is not None and tree.scope.block and tree.scope.block != tree.scope.name:
             kids = [c.scope.name for c in tree.children]
             lines.append(tree.scope.block + (": " + " → ".join(kids) if kids else ""))
-        notable = [m for m in first.members if self.graph[m].op in NOTABLE]
+        notable = [m for m in first.members if role_of(self.graph[m].op) in NOTABLE]
         if not notable and tree is None:
             notable = list(first.members)
         descs: dict[str, int] = {}

@@ -1,13 +1,15 @@
-"""Which BatchNorm/sign/ReLU layers a diagram draws with the conv or linear layer they belong
-to (`mnas render --fold`, and the block level's loose layers)."""
+"""Which norm, binarize and activation layers (BatchNorm, sign, ReLU, ...) a diagram draws with
+the compute layer (conv, linear) they belong to (`mnas render --fold`, and the block level's
+loose layers). Ops are told apart by their registry `role`, never by name."""
 
 from __future__ import annotations
 
 from mnas.ir.graph import Graph, Node
+from mnas.ops.registry import role_of
 
-#: elementwise/normalising ops that `fold` draws with the conv or linear layer they belong to
-FOLDABLE = frozenset({"batchnorm", "sign", "relu"})
-FOLD_INTO = frozenset({"conv2d", "linear"})
+#: roles of the layers `fold` draws with the layer they belong to, and of those layers
+FOLDABLE = frozenset({"norm", "binarize", "activation"})
+FOLD_INTO = frozenset({"compute"})
 
 
 def fold_plan(graph: Graph) -> dict[str, str]:
@@ -18,10 +20,10 @@ def fold_plan(graph: Graph) -> dict[str, str]:
     clusters keep their meaning."""
     users = graph.users
     owner: dict[str, str] = {}
-    targets = [n for n in graph.nodes if n.op in FOLD_INTO]
+    targets = [n for n in graph.nodes if role_of(n.op) in FOLD_INTO]
 
     def foldable(node: Node, target: Node) -> bool:
-        return (node.op in FOLDABLE and node.name not in owner
+        return (role_of(node.op) in FOLDABLE and node.name not in owner
                 and [s.name for s in node.scopes] == [s.name for s in target.scopes])
 
     def before(target: Node) -> list[str]:
@@ -38,7 +40,8 @@ def fold_plan(graph: Graph) -> dict[str, str]:
         chain, cur = [], target
         while len(users[cur.name]) == 1:
             nxt = graph[users[cur.name][0]]
-            if not foldable(nxt, target) or nxt.op == "sign" or len(nxt.inputs) != 1:
+            if not foldable(nxt, target) or role_of(nxt.op) == "binarize" or \
+                    len(nxt.inputs) != 1:
                 break
             chain.append(nxt.name)
             cur = nxt
@@ -46,7 +49,7 @@ def fold_plan(graph: Graph) -> dict[str, str]:
 
     for target in targets:  # BN -> sign -> binary conv
         chain = before(target)
-        if any(graph[n].op == "sign" for n in chain):
+        if any(role_of(graph[n].op) == "binarize" for n in chain):
             owner.update(dict.fromkeys(chain, target.name))
     for target in targets:  # conv -> BN -> ReLU
         owner.update(dict.fromkeys(after(target), target.name))

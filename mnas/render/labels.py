@@ -4,7 +4,7 @@ words."""
 from __future__ import annotations
 
 from mnas.ir.graph import Node
-from mnas.ops.registry import Shape
+from mnas.ops.registry import Shape, get_op
 
 
 def fmt_shape(shape: Shape) -> str:
@@ -32,29 +32,6 @@ def fmt_params(n: int) -> str:
 
 
 def describe(node: Node, in_shapes: tuple[Shape, ...], out: Shape) -> str:
-    """What one layer does, in a few words ("binary conv 3×3 → 64", "maxpool 2×2 /2")."""
-    p = node.params
-    if node.op == "conv2d":
-        depthwise = p.groups > 1 and p.groups == in_shapes[0][0] == out[0]
-        text = ("binary " if p.binary else "") + ("depthwise " if depthwise else "")
-        text += f"conv {p.kernel}×{p.kernel}"
-        text += f" /{p.stride}" if p.stride > 1 else ""
-        text += f" g{p.groups}" if p.groups > 1 and not depthwise else ""
-        text += f" d{p.dilation}" if p.dilation > 1 else ""
-        return f"{text} → {out[0]}"
-    if node.op == "linear":
-        return ("binary " if p.binary else "") + f"fc → {out[0]}"
-    if node.op in ("maxpool", "avgpool"):
-        return f"{node.op} {p.kernel}×{p.kernel}" + (f" /{p.step}" if p.step > 1 else "")
-    if node.op == "global_avgpool":
-        return "global avgpool"
-    if node.op == "channel_shuffle":
-        return f"channel shuffle g{p.groups}"
-    if node.op == "concat":
-        return f"concat → {out[0]} ch"
-    if node.op == "add_last":
-        k, c = in_shapes[1][0], in_shapes[0][0]
-        return f"add onto last {k} of {c} ch"
-    if node.op == "input":
-        return f"input {fmt_shape(out)}"
-    return node.op
+    """What one layer does, in a few words ("binary conv 3×3 → 64", "maxpool 2×2 /2"): its
+    op's `describe` (`OpDef`)."""
+    return get_op(node.op).description(node.params, in_shapes, out)

@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 from mnas.ir.graph import Scope
+from mnas.ops.registry import get_op
 from mnas.render.block_level import scope_label
 from mnas.render.canvas import Canvas
 from mnas.render.fold import fold_plan
 from mnas.render.labels import describe, fmt_shape
-
-SHORT = {"batchnorm": "BN", "relu": "ReLU"}
-
 
 class LayerLevel:
     def __init__(self, ctx: Canvas, fold: bool):
@@ -39,11 +37,11 @@ class LayerLevel:
             folded = sorted(grouped.get(node.name, ()), key=self.position)
             members = tuple(sorted([node.name, *folded], key=self.position))
             me = self.position(node.name)
-            before = [SHORT.get(graph[m].op, graph[m].op) for m in folded if self.position(m) < me]
-            after = [SHORT.get(graph[m].op, graph[m].op) for m in folded if self.position(m) > me]
+            before = [get_op(graph[m].op).short for m in folded if self.position(m) < me]
+            after = [get_op(graph[m].op).short for m in folded if self.position(m) > me]
             title = node.name.rpartition(".")[2]
             desc = describe(node, ctx.in_shapes(node), ctx.shapes[node.name])
-            lines = [] if desc.replace(" ", "_") == title else [desc]
+            lines = [] if desc.replace(" ", "_").lower() == title.lower() else [desc]
             if node.op == "input":
                 lines = [fmt_shape(ctx.shapes[node.name])]
             if before:

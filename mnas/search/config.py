@@ -29,7 +29,7 @@ class SearchConfig:
     top: int = 5
     convention: str = "paper"
     train: TrainOptions | None = None
-    costing: str | None = None       # 'formula' / 'graph' once checked (set for workers)
+    costing: str | None = None       # 'blocks' / 'graph' once checked (set for workers)
 
     def resolved(self) -> SearchConfig:
         """Defaults filled in: study name, run folder, storage URL, trial count."""
@@ -55,9 +55,14 @@ class SearchConfig:
 
 def default_study_name(space: Path | None, budget: Budget, objective: str) -> str:
     stem = space.stem if space else "meliusnet"
-    if budget.name in ("custom",) or budget.name.endswith("(custom)"):
+    base = budget.name.split("+latency")[0]
+    if budget.ops is None and budget.size_mib is None:
+        label = ""
+    elif base in ("custom",) or base.endswith("(custom)"):
         label = "-".join(p for p in (f"ops{budget.ops:.4g}" if budget.ops else "",
                                      f"size{budget.size_mib:.4g}" if budget.size_mib else "") if p)
     else:
-        label = budget.name
+        label = base
+    if budget.latency_ms is not None:
+        label = "-".join(p for p in (label, f"latency{budget.latency_ms:g}ms") if p)
     return f"{stem}-{label}-{objective}"

@@ -1,10 +1,12 @@
 """Cost search candidates: `Costing.cost(values)` -> `CandidateCost`, cached by values.
 
-Two ways to the same numbers. The graph model (`build_graph` + `cost_graph`, ~10 ms for a
-MeliusNet42) is the reference and works for any spec. For `block: meliusnet` specs the closed
-form in `mnas.search.formula` gives identical integers in microseconds; it is used only after
-it has matched the graph model exactly on the base spec and on probe candidates, and the
-reported best candidates are always re-costed by the graph model."""
+Two ways to the same numbers, from the same per-op counts (`OpDef.count`) and the same
+`apply_convention`. The graph model (`build_graph` + `cost_graph`, ~6 ms for a MeliusNet42)
+is the reference. The block path (`mnas.cost.blocks`) costs while expanding and keeps each
+block's counts by (block, arguments, input shape), so later candidates reuse them. It is used
+after it has matched the graph model exactly on the base spec and on probe candidates; what it
+does not cover goes to the graph model, and the reported best candidates are always re-costed
+by the graph model from their written spec files."""
 
 from __future__ import annotations
 
@@ -12,12 +14,13 @@ import hashlib
 import logging
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from mnas.cost.blocks import BlockCache, cost_spec, tally_and_network
 from mnas.cost.conventions import Convention, get_convention
+from mnas.cost.model import Totals, totals
 from mnas.errors import MnasError, MnasWarning
-from mnas.search.formula import FAMILY_BLOCK, FamilyCounts, meliusnet_counts
 from mnas.spec.load import Spec
 from mnas.spec.values import freeze
 
@@ -26,8 +29,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CandidateCost:
-    """Totals of one candidate under a convention; `widths` are the transition widths when
-    known (the closed form resolves them; the graph path leaves them empty)."""
+    """Totals of one candidate under a convention."""
 
     bops: int
     flops: int
@@ -36,12 +38,13 @@ class CandidateCost:
     float_params: int
     size_bits: int
     size_mib: float
-    widths: tuple[int, ...] = ()
+    latency_ms: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"bops": self.bops, "flops": self.flops, "ops": self.ops,
-                "binary_params": self.binary_params, "float_params": self.float_params,
-                "size_mib": self.size_mib, "widths": list(self.widths)}
+        out = {"bops": self.bops, "flops": self.flops, "ops": self.ops,
+               "binary_params": self.binary_params, "float_params": self.float_params,
+               "size_mib": self.size_mib}
+        return out if self.latency_ms is None else {**out, "latency_ms": self.latency_ms}
 
     def same_counts(self, other: CandidateCost) -> bool:
         return (self.bops, self.flops, self.binary_params, self.float_params, self.size_bits) == \
@@ -49,13 +52,17 @@ class CandidateCost:
 
 
 def network_fingerprint(spec) -> str:
+    """What the network of `spec` is (see `graph_fingerprint`), as 16 hex digits."""
+    from mnas.spec.expand import build_graph
+    return graph_fingerprint(build_graph(spec))[2:]
+
+
+def graph_fingerprint(graph) -> str:
     """What the network is (layers, wiring, parameters), not how its values spell it: a
     conv's `reduction` counts as the width it resolves to, so reductions 1.75 and 2.0 that
     give the same width are the same network."""
     from dataclasses import fields, replace
     from mnas.ir.shapes import infer_shapes
-    from mnas.spec.expand import build_graph
-    graph = build_graph(spec)
     shapes = infer_shapes(graph)
     items = []
     for n in graph.nodes:
@@ -64,76 +71,81 @@ def network_fingerprint(spec) -> str:
         if {"out", "reduction"} <= names and params.reduction is not None:
             params = replace(params, out=shapes[n.name][0], reduction=None)
         items.append((n.name, n.op, n.inputs, params))
-    return hashlib.sha256(repr(items).encode()).hexdigest()[:16]
+    return "g:" + hashlib.sha256(repr(items).encode()).hexdigest()[:16]
 
 
-def graph_cost(spec: Spec, convention: Convention) -> CandidateCost:
-    """The reference: expand the spec and cost every layer."""
-    from mnas.cost.model import cost_graph
-    from mnas.spec.expand import build_graph
-    t = cost_graph(build_graph(spec), convention).totals
+def candidate_cost(t: Totals) -> CandidateCost:
     return CandidateCost(t.bops, t.flops, t.ops, t.binary_params, t.float_params, t.size_bits,
                          t.size_mib)
 
 
-def formula_cost(counts: FamilyCounts, conv: Convention) -> CandidateCost:
-    """Apply a convention to closed-form counts, as `cost_graph` does layer by layer."""
-    flops = counts.float_macs + (counts.fc_macs if conv.fc_in_ops else 0)
-    per_channel = 2 if conv.bn_params_per_channel is None else conv.bn_params_per_channel
-    fparams = counts.float_params + counts.norm_channels * per_channel
-    bits = counts.binary_params * conv.binary_bits + fparams * conv.float_bits
-    return CandidateCost(counts.binary_macs, flops, counts.binary_macs / conv.binary_speedup + flops,
-                         counts.binary_params, fparams, bits, bits / 8 / conv.mb_bytes,
-                         counts.widths)
+def graph_cost(spec: Spec, convention: Convention) -> CandidateCost:
+    """The reference: expand the spec and cost every layer."""
+    return _graph_cost_and_network(spec, convention)[0]
+
+
+def _graph_cost_and_network(spec: Spec, convention: Convention) -> tuple[CandidateCost, str]:
+    from mnas.cost.model import cost_graph
+    from mnas.spec.expand import build_graph
+    graph = build_graph(spec)
+    return candidate_cost(cost_graph(graph, convention).totals), graph_fingerprint(graph)
 
 
 class Costing:
     """Costs candidates of one base spec (values are overrides of its `values`). `method`
-    skips the check when the caller already knows which model to use."""
+    ('blocks' or 'graph') skips the check when the caller already knows which to use. With
+    `latency` (a latency table's path) each candidate also gets its milliseconds under that
+    table, from its graph (mnas.cost.latency)."""
 
     def __init__(self, base: Spec, convention: str | Convention = "paper",
                  probes: Iterable[Mapping[str, Any]] = (), origin: str = "search",
-                 method: str | None = None):
+                 method: str | None = None, latency: str | None = None):
         self.base, self.convention, self.origin = base, get_convention(convention), origin
-        self._cache: dict[Any, CandidateCost | MnasError] = {}
-        self._defaults = dict(base.blocks[base.block].args) if base.block in base.blocks else {}
-        self.method = "graph"
+        self.latency = None if latency is None else get_convention(f"measured:{latency}")
+        self._cache: dict[Any, tuple[CandidateCost, str] | MnasError] = {}
+        self.blocks: BlockCache = {}
         if method is not None:
-            if method not in ("formula", "graph"):
-                raise ValueError(f"costing method 'formula' or 'graph', not {method!r}")
+            if method not in ("blocks", "graph"):
+                raise ValueError(f"costing method 'blocks' or 'graph', not {method!r}")
             self.method = method
-        elif base.block == FAMILY_BLOCK:
-            self.method = "formula" if self._formula_agrees([{}, *probes]) else "graph"
+        else:
+            self.method = "blocks" if self._blocks_agree([{}, *probes]) else "graph"
         log.info("costing %s with the %s model", base.name, self.method)
 
-    def _formula_agrees(self, probes: Iterable[Mapping[str, Any]]) -> bool:
-        """True when the formula matched the graph model on every probe it covers (and
-        covered at least one); a probe it does not cover (another stem, say) says nothing."""
+    def _blocks_agree(self, probes: Iterable[Mapping[str, Any]]) -> bool:
+        """True when the block path matched the graph model on every probe it covers (and
+        covered at least one); an invalid probe says nothing."""
         checked = 0
         for values in probes:
             try:
-                ref = graph_cost(self.base.with_values(values, self.origin), self.convention)
+                spec = self.base.with_values(values, self.origin)
+                ref = graph_cost(spec, self.convention)
             except MnasError:
-                continue        # an invalid probe says nothing about the formula
-            fast = self._formula(values)
+                continue
+            fast = cost_spec(spec, self.convention, self.blocks)
             if fast is None:
                 continue
-            if not fast.same_counts(ref):
-                warnings.warn(f"{self.base.file}: the closed-form MeliusNet cost disagrees with "
-                              f"the graph model for {dict(values)}; costing every candidate "
+            if not candidate_cost(fast).same_counts(ref):
+                warnings.warn(f"{self.base.file}: the block-cached cost disagrees with the "
+                              f"graph model for {dict(values)}; costing every candidate "
                               f"through the graph model (slower)", MnasWarning, stacklevel=3)
                 return False
             checked += 1
         return checked > 0
 
-    def _formula(self, values: Mapping[str, Any]) -> CandidateCost | None:
-        merged = {**self._defaults, **self.base.values, **values}
-        shape = merged.pop("input", self.base.input)
-        counts = meliusnet_counts(merged, tuple(shape) if isinstance(shape, (list, tuple)) else ())
-        return None if counts is None else formula_cost(counts, self.convention)
-
     def cost(self, values: Mapping[str, Any]) -> CandidateCost:
         """The candidate's totals; an invalid candidate raises the graph model's MnasError."""
+        return self.assess(values)[0]
+
+    def network(self, values: Mapping[str, Any]) -> str:
+        """What network the candidate is: equal for candidates whose expanded networks are
+        the same (reductions that round to the same widths), different otherwise. The block
+        path gives a 'b:' key from the layers it expands or reuses, the graph model a 'g:'
+        key from the graph; a study costs all candidates one way, so keys compare."""
+        return self.assess(values)[1]
+
+    def assess(self, values: Mapping[str, Any]) -> tuple[CandidateCost, str]:
+        """(cost, network) of a candidate, cached; an invalid one raises its MnasError."""
         key = freeze(values)
         hit = self._cache.get(key)
         if hit is None:
@@ -143,12 +155,18 @@ class Costing:
             raise hit
         return hit
 
-    def _compute(self, values: Mapping[str, Any]) -> CandidateCost | MnasError:
-        if self.method == "formula" and "name" not in values:
-            fast = self._formula(values)
-            if fast is not None:
-                return fast
+    def _compute(self, values: Mapping[str, Any]) -> tuple[CandidateCost, str] | MnasError:
         try:
-            return graph_cost(self.base.with_values(values, self.origin), self.convention)
+            spec = self.base.with_values(values, self.origin)
+            done = None
+            if self.method == "blocks":
+                fast = tally_and_network(spec, self.blocks)
+                if fast is not None:
+                    done = candidate_cost(totals(fast[0], self.convention)), "b:" + fast[1]
+            if done is None:
+                done = _graph_cost_and_network(spec, self.convention)
+            if self.latency is not None:
+                done = replace(done[0], latency_ms=graph_cost(spec, self.latency).ops), done[1]
+            return done
         except MnasError as err:
             return err

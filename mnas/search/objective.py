@@ -13,12 +13,16 @@ two features do not carry. In particular 32-bit FLOPs (stem, transitions) earn n
 it, so under a budget it spends OPs on binary blocks: it prefers the grouped stem, grouped
 transitions and the largest reduction factors the space allows. The space's ranges (taken
 from the paper's choices) are what keeps widths sensible; use `train` to let accuracy decide.
+A candidate whose features lie outside the range of the 13 networks (ImageNet, 224x224) gets
+a note on its trial (`proxy_outside`): its score is an extrapolation.
 
 `pareto` maximises the proxy and minimises OPs and size (Optuna's multi-objective TPE),
 returning the Pareto front. `train` trains each feasible candidate briefly with the training
-backends (`mnas.train`) and maximises validation accuracy, reporting it per epoch so that
-Optuna's pruner can stop poor candidates early. In every objective a candidate over budget is
-recorded as infeasible from its cost alone and never trained."""
+backends (`mnas.train`) and maximises validation accuracy, reporting it per epoch so that a
+multi-fidelity pruner (`PRUNERS`: Hyperband by default, successive halving, median) stops poor
+candidates after a few epochs and spends the epochs on the promising ones. With several GPUs
+visible, worker i trains on GPU i mod count (`worker_device`). In every objective a candidate
+over budget is recorded as infeasible from its cost alone and never trained."""
 
 from __future__ import annotations
 
@@ -30,43 +34,10 @@ from typing import Any
 
 from mnas.errors import MnasError, suggest
 from mnas.search.costing import CandidateCost
+from mnas.zoo import PaperResult, paper_results
 
-@dataclass(frozen=True)
-class ReferencePoint:
-    """A network the paper trained with its recipe, and the top-1 it reports."""
-
-    name: str
-    spec: str                      # relative to specs/
-    sets: tuple[tuple[str, Any], ...]
-    top1: float
-    source: str
-
-
-_BDN28 = (("unit", "dense"), ("stages", [6, 6, 6, 5]), ("transitions", [160, 192, 256]))
-_BDN37 = (("unit", "dense"), ("stages", [6, 8, 12, 6]), ("transitions", [128, 192, 256]))
-_7x7 = (("stem", "imagenet"),)
-
-REFERENCE_POINTS: tuple[ReferencePoint, ...] = (
-    ReferencePoint("MeliusNet22", "meliusnet22.yaml", (), 63.6, "Table 1"),
-    ReferencePoint("MeliusNet29", "meliusnet29.yaml", (), 65.8, "Table 1"),
-    ReferencePoint("MeliusNet42", "meliusnet42.yaml", (), 69.2, "Table 1"),
-    ReferencePoint("MeliusNet59", "meliusnet59.yaml", (), 71.0, "Table 1"),
-    ReferencePoint("MeliusNetA", "meliusneta.yaml", (), 63.4, "Table 1"),
-    ReferencePoint("MeliusNetB", "meliusnetb.yaml", (), 65.7, "Table 1"),
-    ReferencePoint("MeliusNetC", "meliusnetc.yaml", (), 64.1, "Table 1"),
-    ReferencePoint("MeliusNet22 (7x7 stem)", "meliusnet22.yaml", _7x7, 62.8, "Table 2"),
-    ReferencePoint("MeliusNet29 (7x7 stem)", "meliusnet29.yaml", _7x7, 64.9, "Table 2"),
-    ReferencePoint("BinaryDenseNet28", "meliusnet22.yaml", _BDN28, 62.6, "Table 2"),
-    ReferencePoint("BinaryDenseNet28 (7x7 stem)", "meliusnet22.yaml", _BDN28 + _7x7, 61.7,
-                   "Table 2"),
-    ReferencePoint("BinaryDenseNet37", "meliusnet22.yaml", _BDN37, 64.2, "Table 2"),
-    ReferencePoint("BinaryDenseNet37 (7x7 stem)", "meliusnet22.yaml", _BDN37 + _7x7, 63.3,
-                   "Table 2"),
-)
-
-# The paper's hand-designed MeliusNets, marked on plots and scored in the benchmark.
-HAND_DESIGNED = ("MeliusNet22", "MeliusNet29", "MeliusNet42", "MeliusNet59", "MeliusNetA",
-                 "MeliusNetB", "MeliusNetC")
+#: the paper's results the proxy is fitted to (data: mnas/zoo/paper_results.yaml)
+REFERENCE_POINTS: tuple[PaperResult, ...] = paper_results()
 
 
 @dataclass(frozen=True)
@@ -79,12 +50,25 @@ class AccuracyFit:
     rmse: float
     loo_rmse: float
     points: int
+    bops_range: tuple[float, float] = (0.0, float("inf"))
+    binary_params_range: tuple[float, float] = (0.0, float("inf"))
 
     def predict(self, bops: float, binary_params: float) -> float:
         if bops <= 0 or binary_params <= 0:
             return 0.0
         return (self.intercept + self.per_ln_bops * math.log(bops)
                 + self.per_ln_binary_params * math.log(binary_params))
+
+    def outside(self, bops: float, binary_params: float) -> str | None:
+        """How a network lies outside the range the fit was made on (None: inside)."""
+        notes = []
+        for label, value, (low, high) in (("BOPs", bops, self.bops_range),
+                                          ("binary params", binary_params,
+                                           self.binary_params_range)):
+            if not low <= value <= high:
+                notes.append(f"{label} {value:.3g} {'below' if value < low else 'above'} the "
+                             f"fitted {low:.3g}..{high:.3g}")
+        return "; ".join(notes) or None
 
     def describe(self) -> str:
         return (f"top-1 % ~ {self.intercept:.2f} + {self.per_ln_bops:.3f} ln BOPs + "
@@ -93,7 +77,7 @@ class AccuracyFit:
                 f"{self.loo_rmse:.2f} points)")
 
 
-def reference_features(point: ReferencePoint) -> tuple[int, int]:
+def reference_features(point: PaperResult) -> tuple[int, int]:
     """BOPs and binary parameters of a reference network (convention-independent)."""
     from mnas.cost.model import cost_graph
     from mnas.spec.expand import load_graph
@@ -116,7 +100,9 @@ def accuracy_fit() -> AccuracyFit:
         c = np.linalg.lstsq(X[keep], y[keep], rcond=None)[0]
         loo.append(float(X[i] @ c - y[i]))
     return AccuracyFit(float(coef[0]), float(coef[1]), float(coef[2]), rmse,
-                       float(np.sqrt(np.mean(np.square(loo)))), len(y))
+                       float(np.sqrt(np.mean(np.square(loo)))), len(y),
+                       (float(feats[:, 0].min()), float(feats[:, 0].max())),
+                       (float(feats[:, 1].min()), float(feats[:, 1].max())))
 
 
 @dataclass(frozen=True)
@@ -129,10 +115,40 @@ class Candidate:
     spec: Callable[[], Any] = field(compare=False)     # builds the Spec when needed
 
 
+PRUNERS = ("hyperband", "halving", "median")
+
+
+def make_pruner(name: str, epochs: int, prune: bool = True):
+    """Optuna's pruner for `train` over `epochs` epochs (the resource): Hyperband (Li et al.
+    2018) or successive halving with a reduction factor of 3 from one epoch, or the median
+    rule; none when pruning is off."""
+    import optuna
+    if not prune:
+        return optuna.pruners.NopPruner()
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, epochs),
+                                              reduction_factor=3)
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    raise MnasError(f"--pruner: unknown pruner '{name}'{suggest(name, PRUNERS)}; choose from "
+                    f"{', '.join(PRUNERS)}")
+
+
+def worker_device(device: str, index: int, gpus: int) -> str:
+    """The device of search worker `index`: with `auto`/`cuda` and several GPUs, GPU
+    index mod count (one trial per GPU at a time); otherwise `device` as given."""
+    if device in ("auto", "cuda") and gpus > 1:
+        return f"cuda:{index % gpus}"
+    return device
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     """How the `train` objective trains a candidate (see `mnas train`). `sets` override
-    the candidate's values for training only (e.g. a smaller input), never for costing."""
+    the candidate's values for training only (e.g. a smaller input), never for costing.
+    Recipe and execution fields left None keep the trainer's defaults (the paper's)."""
 
     data: str = "digits"
     epochs: int = 3
@@ -144,11 +160,26 @@ class TrainOptions:
     prune: bool = True
     optimizer: str | None = None
     warmup_epochs: float | None = None
+    label_smoothing: float | None = None
+    steps: int | None = None
+    teacher: str | None = None
+    precision: str | None = None
+    channels_last: bool | None = None
+    compile: bool | None = None
+    pruner: str = "hyperband"
 
     def recipe_overrides(self) -> dict[str, Any]:
         """Recipe fields set here (unset ones keep the trainer's defaults, the paper's)."""
         return {k: v for k, v in (("optimizer", self.optimizer),
-                                  ("warmup_epochs", self.warmup_epochs)) if v is not None}
+                                  ("warmup_epochs", self.warmup_epochs),
+                                  ("label_smoothing", self.label_smoothing),
+                                  ("steps", self.steps), ("teacher", self.teacher))
+                if v is not None}
+
+    def execution_overrides(self) -> dict[str, Any]:
+        return {k: v for k, v in (("precision", self.precision),
+                                  ("channels_last", self.channels_last),
+                                  ("compile", self.compile)) if v is not None}
 
 
 class ProxyObjective:
@@ -162,8 +193,16 @@ class ProxyObjective:
     def score(self, cost: CandidateCost) -> float:
         return self.fit.predict(cost.bops, cost.binary_params)
 
+    def scored(self, trial, cost: CandidateCost) -> float:
+        """The proxy, with a note on the trial (`proxy_outside`) when the candidate lies
+        outside the range the fit was made on: its score is then an extrapolation."""
+        note = self.fit.outside(cost.bops, cost.binary_params)
+        if note:
+            trial.set_user_attr("proxy_outside", note)
+        return self.score(cost)
+
     def __call__(self, trial, candidate: Candidate):
-        return self.score(candidate.cost)
+        return self.scored(trial, candidate.cost)
 
 
 class ParetoObjective(ProxyObjective):
@@ -173,7 +212,7 @@ class ParetoObjective(ProxyObjective):
 
     def __call__(self, trial, candidate: Candidate):
         c = candidate.cost
-        return self.score(c), c.ops, c.size_mib
+        return self.scored(trial, c), c.ops, c.size_mib
 
 
 Trainer = Callable[..., Any]
@@ -206,7 +245,7 @@ class TrainObjective(ProxyObjective):
 
     def __call__(self, trial, candidate: Candidate):
         import optuna
-        trial.set_user_attr("proxy", self.score(candidate.cost))
+        trial.set_user_attr("proxy", self.scored(trial, candidate.cost))
         if not candidate.feasible:
             trial.set_user_attr("trained", False)      # over budget: rejected by cost alone
             return 0.0
@@ -221,9 +260,13 @@ class TrainObjective(ProxyObjective):
             if opts.prune and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
 
+        extra = opts.recipe_overrides()
+        if opts.execution_overrides():
+            from mnas.train.execution import Execution
+            extra["execution"] = Execution(**opts.execution_overrides())
         result = trainer(spec, opts.data, epochs=opts.epochs, batch_size=opts.batch_size,
                          lr=opts.lr, seed=opts.seed, device=opts.device, on_epoch=on_epoch,
-                         **opts.recipe_overrides())
+                         **extra)
         trial.set_user_attr("trained", True)
         return 100.0 * result.best_val_acc
 
@@ -232,12 +275,15 @@ class TrainObjective(ProxyObjective):
 class ObjectiveDef:
     """One objective a search can optimise: `make(fit, options, trainer)` builds it (an
     object with `directions`, `value_names` and `__call__(trial, candidate)`);
-    `default_trials` is the study size when `--trials` is not given."""
+    `default_trials` is the study size when `--trials` is not given; an `instant` objective is
+    evaluated while the worker holds the study lock (no other worker can take the same network
+    meanwhile), a slow one under a claim on the network."""
 
     name: str
     description: str
     default_trials: int
     make: Callable[[AccuracyFit, TrainOptions | None, Trainer | None], Any]
+    instant: bool = True
 
 
 OBJECTIVES: dict[str, ObjectiveDef] = {}
@@ -259,7 +305,7 @@ register_objective(ObjectiveDef(
 register_objective(ObjectiveDef(
     "train", "validation accuracy after short training, with pruning", 20,
     lambda fit, options, trainer: TrainObjective(fit, options or TrainOptions(),
-                                                 trainer or default_trainer())))
+                                                 trainer or default_trainer()), instant=False))
 
 
 def make_objective(name: str, options: TrainOptions | None = None,

@@ -52,15 +52,14 @@ def _staircase(points: list[Point], key) -> tuple[Point, ...]:
 
 def hand_designed(convention: str, score) -> tuple[Reference, ...]:
     """The paper's MeliusNets (specs/meliusnet*.yaml), costed and scored by `score(cost)`."""
-    from mnas.cost.budgets import SPECS_DIR
-    from mnas.search.costing import CandidateCost, graph_cost
-    from mnas.search.objective import HAND_DESIGNED, REFERENCE_POINTS
     from mnas.cost.conventions import get_convention
+    from mnas.search.costing import CandidateCost, graph_cost
     from mnas.spec.load import load_spec
+    from mnas.zoo import SPECS_DIR, paper_results
     conv = get_convention(convention)
     refs = []
-    for point in REFERENCE_POINTS:
-        if point.name not in HAND_DESIGNED:
+    for point in paper_results():
+        if not point.hand_designed:
             continue
         c: CandidateCost = graph_cost(load_spec(SPECS_DIR / point.spec, dict(point.sets)), conv)
         refs.append(Reference(point.name, c.ops, c.size_mib,

@@ -35,6 +35,7 @@ class Best:
     pct_size: float | None
     objective: tuple[float, ...]
     spec: str | None = None
+    latency_ms: float | None = None
 
 
 class _Dumper(yaml.SafeDumper):
@@ -49,9 +50,30 @@ def _represent_list(dumper, data):
 _Dumper.add_representer(list, _represent_list)
 
 
-def spec_document(space: Space, values: Mapping[str, Any], path: Path, name: str,
-                  description: str) -> dict:
-    """The base spec's document with `values` applied, its includes made relative to `path`."""
+def library_blocks(spec_file: Path) -> dict[str, Any]:
+    """The block definitions `spec_file` includes (depth first, as the spec reader collects
+    them), as plain YAML data."""
+    out: dict[str, Any] = {}
+    seen: set[Path] = set()
+
+    def visit(path: Path) -> None:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        includes = doc.get("include") or []
+        for inc in [includes] if isinstance(includes, str) else includes:
+            target = (path.parent / inc).resolve()
+            if target not in seen:
+                seen.add(target)
+                visit(target)
+                out.update((yaml.safe_load(target.read_text(encoding="utf-8")) or {})
+                           .get("blocks") or {})
+
+    visit(Path(spec_file).resolve())
+    return out
+
+
+def spec_document(space: Space, values: Mapping[str, Any], name: str, description: str) -> dict:
+    """The base spec's document with `values` applied and the blocks it includes copied in,
+    so the file needs nothing beside it (it can move to another folder or machine)."""
     base_file = Path(space.base.file)
     doc = yaml.safe_load(base_file.read_text(encoding="utf-8"))
     values = dict(values)
@@ -60,29 +82,33 @@ def spec_document(space: Space, values: Mapping[str, Any], path: Path, name: str
     if "input" in values:
         doc["input"] = list(values.pop("input"))
     values.pop("name", None)
-    includes = doc.get("include")
-    if includes:
-        includes = [includes] if isinstance(includes, str) else includes
-        doc["include"] = [os.path.relpath((base_file.parent / inc).resolve(),
-                                          path.parent.resolve()) for inc in includes]
+    blocks = library_blocks(base_file)
+    blocks.update(doc.get("blocks") or {})
+    doc.pop("include", None)
+    if blocks:
+        doc["blocks"] = blocks
     merged = dict(doc.get("values") or {})
     merged.update(values)
     doc["values"] = merged
-    order = ["name", "description", "include", "input", "block", "values", "blocks", "layers"]
+    order = ["name", "description", "input", "block", "values", "layers", "blocks"]
     return {k: doc[k] for k in order if k in doc} | {k: v for k, v in doc.items()
                                                       if k not in order}
 
 
 def write_spec(space: Space, values: Mapping[str, Any], path: Path, name: str,
                description: str, header: Sequence[str] = ()) -> Path:
-    doc = spec_document(space, values, path, name, description)
+    doc = spec_document(space, values, name, description)
     text = "".join(f"# {line}\n" for line in header)
     text += yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
+    _write_text(path, text)
+    return path
+
+
+def _write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-    return path
 
 
 def transition_widths(report) -> tuple[int, ...]:
@@ -91,32 +117,47 @@ def transition_widths(report) -> tuple[int, ...]:
                  if layer.name.endswith("transition.conv"))
 
 
+MANIFEST = "best.json"
+
+
 def report_best(study, space: Space, budget: Budget, value_names: Sequence[str], out: Path,
-                top: int, convention: str, study_name: str) -> list[Best]:
-    """Write best-1.yaml ... for the best candidates and re-cost each written file with the
-    graph model; its numbers must equal the trial's (anything else is a bug)."""
+                top: int, convention: str, study_name: str,
+                directions: Sequence[str] = ()) -> list[Best]:
+    """Write a self-contained spec for each of the best candidates (`best-RANK-tTRIAL.yaml`,
+    the network named by its fingerprint) and the manifest `best.json` listing them with
+    their costs; each written file is re-costed by the graph model and must equal the
+    trial's numbers (anything else is a bug)."""
+    import json
+
     from mnas.cost.model import cost_graph
     from mnas.spec.expand import build_graph, load_graph
-    rows = []
-    for old in out.glob("best-*.yaml"):
-        old.unlink()
-    identity = lambda t: network_fingerprint(space.spec(space.values(t.params)))  # noqa: E731
+    rows, entries = [], []
+    for old in [*out.glob("best-*.yaml"), out / MANIFEST]:
+        old.unlink(missing_ok=True)
+    fingerprints: dict[int, str] = {}
+
+    def identity(t) -> str:
+        if t.number not in fingerprints:
+            fingerprints[t.number] = network_fingerprint(space.spec(space.values(t.params)))
+        return fingerprints[t.number]
+
     for rank, t in enumerate(best_trials(study, top, identity), 1):
         values = space.values(t.params)
-        path = out / f"best-{rank}.yaml"
+        path = out / f"best-{rank}-t{t.number}.yaml"
         c = t.user_attrs["cost"]
         widths = transition_widths(cost_graph(build_graph(space.spec(values)), convention))
         objective = ", ".join(f"{n} {v:.4g}" for n, v in zip(value_names, t.values))
         header = [f"Found by `mnas search` (study '{study_name}', trial {t.number}): {objective}",
                   f"budget {budget.name}: OPs <= {budget.ops or 'inf'}, size <= "
                   f"{budget.size_mib or 'inf'} MiB ({budget.convention} convention)",
-                  f"searched space: {_shown(space.file)}"]
+                  f"searched space: {_shown(space.file)}",
+                  "self-contained: the blocks it uses are copied in below"]
         if widths:
             header.append(f"transition widths: {', '.join(map(str, widths))}")
         base = space.base
         desc = (f"{base.name} variant found by mnas search under {budget.name}: " +
                 ", ".join(f"{k} {_fmt(values[k])}" for k in space.searched))
-        write_spec(space, values, path, f"{base.name}-search-{rank}", desc, header)
+        write_spec(space, values, path, f"{base.name}-{identity(t)[:8]}", desc, header)
         tot = cost_graph(load_graph(path), convention).totals    # as `mnas cost` reads the file
         if (tot.bops, tot.flops, tot.binary_params, tot.float_params) != \
                 (c["bops"], c["flops"], c["binary_params"], c["float_params"]):
@@ -126,7 +167,24 @@ def report_best(study, space: Space, budget: Budget, value_names: Sequence[str],
                          tot.bops, tot.flops, tot.ops, tot.size_mib,
                          None if pct_ops is None else 100 * pct_ops,
                          None if pct_size is None else 100 * pct_size,
-                         tuple(t.values), str(path)))
+                         tuple(t.values), str(path), c.get("latency_ms")))
+        entries.append({"rank": rank, "trial": t.number, "spec": path.name,
+                        "network": identity(t), "values": {k: values[k] for k in space.searched},
+                        "objective": dict(zip(value_names, t.values)),
+                        "cost": {"bops": tot.bops, "flops": tot.flops, "ops": tot.ops,
+                                 "params": tot.params, "binary_params": tot.binary_params,
+                                 "float_params": tot.float_params, "size_mib": tot.size_mib,
+                                 **({"latency_ms": c["latency_ms"]}
+                                    if c.get("latency_ms") is not None else {})},
+                        "transition_widths": list(widths)})
+    manifest = {"format": 1, "study": study_name, "space": space.file,
+                "objective": list(value_names), "directions": list(directions),
+                "convention": convention,
+                "budget": {"name": budget.name, "ops": budget.ops, "size_mib": budget.size_mib,
+                           "latency_ms": budget.latency_ms, "convention": budget.convention,
+                           "source": budget.source},
+                "candidates": entries}
+    _write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return rows
 
 
@@ -152,6 +210,8 @@ def best_frame(rows: Sequence[Best], value_names: Sequence[str]):
         r.update({k: _fmt(v) for k, v in b.values.items()})
         if b.widths:
             r["widths"] = "/".join(map(str, b.widths))
+        if b.latency_ms is not None:
+            r["latency_ms"] = round(b.latency_ms, 3)
         r.update({"ops": b.ops, "size_mib": round(b.size_mib, 4),
                   "%ops": None if b.pct_ops is None else round(b.pct_ops, 2),
                   "%size": None if b.pct_size is None else round(b.pct_size, 2)})
@@ -179,8 +239,8 @@ def trials_frame(study, space: Space, budget: Budget, directions: Sequence[str],
         r.update({p: t.params.get(p) for p in params})
         for k in ("bops", "flops", "ops", "binary_params", "float_params", "size_mib"):
             r[k] = c.get(k)
-        if c.get("widths"):
-            r["widths"] = "/".join(map(str, c["widths"]))
+        if budget.latency_ms is not None:
+            r["latency_ms"] = c.get("latency_ms")
         pct_ops, pct_size = budget.usage(c["ops"], c["size_mib"]) if c else (None, None)
         r["%ops"] = None if pct_ops is None else 100 * pct_ops
         r["%size"] = None if pct_size is None else 100 * pct_size
@@ -189,6 +249,7 @@ def trials_frame(study, space: Space, budget: Budget, directions: Sequence[str],
         r.update(dict(zip(value_names, values)))
         if "proxy" in t.user_attrs:
             r["proxy_top1"] = t.user_attrs["proxy"]
+        r["proxy_outside"] = t.user_attrs.get("proxy_outside", "")
         if front:
             r["pareto"] = t.number in front
         r["duplicate_of"] = t.user_attrs.get("duplicate_of", "")

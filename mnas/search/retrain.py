@@ -1,31 +1,31 @@
 """`mnas validate`: retrain the best candidates of a search and set their accuracy against
-their cost. Reads the study with Optuna's own API only:
+their cost. Reads what `mnas search` left in its run folder, not the study:
 
-- the study: `runs/<STUDY>/study.db` (SQLite) by default; a run folder or a .db file may be
-  given instead of a name, or any Optuna storage URL with `storage`;
-- ranking: the search's own (`mnas.search.ranking`);
-- each candidate's spec: the trial's user attribute `spec` (a path, relative to the run folder
-  or absolute) when it has one, else the `best-K.yaml` in the run folder whose leading comment
-  names the trial (`... trial N ...`, as `mnas search` writes them).
+- the manifest `best.json` (`mnas.search.results.report_best`): the best candidates, best
+  first by the search's own ranking (`mnas.search.ranking`), each with its spec file
+  (relative to the manifest, so the folder may move), trial, objective values and costs;
+- STUDY is the run folder, the manifest's path, or a study name (the folder runs/STUDY).
 
 Each candidate trains in its own run folder (`<out>/rank-K-trial-N`), resumable: re-running the
-same command continues interrupted candidates and reuses finished ones."""
+same command continues interrupted candidates and reuses finished ones.
+
+How well the search's objective predicted what training found is Kendall's tau-b between the
+two over the candidates (1: same order, -1: reversed, 0: unrelated); for a multi-objective
+study the first objective (the accuracy estimate) is the one compared."""
 
 from __future__ import annotations
 
+import json
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mnas.errors import StudyError, suggest
-from mnas.search.ranking import best_trials
+from mnas.errors import StudyError
+from mnas.search.results import MANIFEST
 
 log = logging.getLogger(__name__)
-
-TRIAL_IN_HEADER = re.compile(r"\btrial (\d+)\b")
 
 
 @dataclass(frozen=True)
@@ -37,110 +37,110 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class StudyRef:
-    name: str
-    storage: str
+class Manifest:
+    """A run folder's `best.json`, read: the study's name and its best candidates."""
+
     folder: Path
+    study: str
+    candidates: tuple[Candidate, ...]
 
 
-def resolve_study(study: str, storage: str | None = None) -> StudyRef:
-    """STUDY as a study name (runs/STUDY/study.db), a run folder, or a .db file; `storage`
-    (an Optuna URL) overrides where it is stored."""
+def find_manifest(study: str) -> Path:
+    """STUDY as a manifest file, a run folder holding one, or a study name (runs/STUDY)."""
     path = Path(study)
-    if storage:
-        folder = path if path.is_dir() else Path("runs") / path.name
-        return StudyRef(path.name, storage, folder)
-    if path.suffix == ".db" and path.is_file():
-        return StudyRef(path.parent.name, f"sqlite:///{path}", path.parent)
-    folder = path if (path / "study.db").is_file() else Path("runs") / study
-    db = folder / "study.db"
-    if not db.is_file():
-        raise StudyError(f"no study at {db}: give the study's name (runs/NAME/study.db), its run "
-                         f"folder, its .db file, or --storage URL")
-    return StudyRef(folder.name, f"sqlite:///{db}", folder)
+    if path.is_file():
+        return path
+    for folder in (path, Path("runs") / study):
+        if (folder / MANIFEST).is_file():
+            return folder / MANIFEST
+    folder = path if path.is_dir() else Path("runs") / study
+    hint = ("re-run the same `mnas search` command: it resumes the study and writes it"
+            if (folder / "study.db").is_file() or folder.is_dir() else
+            "give the run folder of a `mnas search` (runs/NAME), its best.json, or its name")
+    raise StudyError(f"no {MANIFEST} in {folder}/: {hint}")
 
 
-def load_study(ref: StudyRef):
-    import optuna
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+def read_manifest(path: Path) -> Manifest:
     try:
-        names = optuna.get_all_study_names(ref.storage)
-    except Exception as err:
-        raise StudyError(f"{ref.storage}: cannot read the study storage ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0] if str(err) else ''})") from None
-    name = ref.name
-    if name not in names:
-        if len(names) != 1:
-            raise StudyError(f"{ref.storage}: no study named '{name}'{suggest(name, names)}; "
-                             f"it holds: {', '.join(names) or 'none'}")
-        name = names[0]
-    return optuna.load_study(study_name=name, storage=ref.storage)
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        entries = doc["candidates"]
+        cands = tuple(Candidate(int(e["rank"]), int(e["trial"]),
+                                tuple(float(v) for v in e["objective"].values()),
+                                str(path.parent / e["spec"])) for e in entries)
+        return Manifest(path.parent, str(doc.get("study") or path.parent.name), cands)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise StudyError(f"{path}: not a manifest written by `mnas search` "
+                         f"({type(err).__name__}: {err})") from None
 
 
-def spec_files_by_trial(folder: Path) -> dict[int, Path]:
-    """{trial number: best-K.yaml} from the leading comments of the run folder's spec files."""
-    found: dict[int, Path] = {}
-    for path in sorted(folder.glob("best-*.yaml")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.startswith("#"):
-                break
-            m = TRIAL_IN_HEADER.search(line)
-            if m:
-                found.setdefault(int(m.group(1)), path)
-                break
-    return found
-
-
-def candidates(study, folder: Path, top_k: int) -> list[Candidate]:
+def candidates(manifest: Manifest, top_k: int) -> list[Candidate]:
+    """The `top_k` best candidates of the manifest, each with an existing spec file."""
     if top_k < 1:
         raise StudyError(f"--top-k: must be >= 1, got {top_k}")
-    ranked = best_trials(study)
-    if not ranked:
-        raise StudyError(f"study '{study.study_name}' has no completed trial within its "
-                         f"constraints")
-    files = spec_files_by_trial(folder)
-    out = []
-    for rank, t in enumerate(ranked[:top_k], 1):
-        attr = t.user_attrs.get("spec")
-        if attr:
-            path = Path(attr) if Path(attr).is_absolute() or Path(attr).exists() else folder / attr
-        elif t.number in files:
-            path = files[t.number]
-        else:
-            have = ", ".join(f"{p.name} (trial {n})" for n, p in sorted(files.items())) or "none"
-            raise StudyError(f"rank {rank} (trial {t.number}) of study '{study.study_name}' has "
-                             f"no spec: no user attribute 'spec' and no best-K.yaml in {folder} "
-                             f"names it (found: {have}); re-run `mnas search` with a larger "
-                             f"--top, or lower --top-k")
-        if not path.is_file():
-            raise StudyError(f"trial {t.number}: spec file {path} does not exist")
-        out.append(Candidate(rank, t.number, tuple(t.values), str(path)))
+    if not manifest.candidates:
+        raise StudyError(f"{manifest.folder / MANIFEST}: the search found no candidate within "
+                         f"its budget")
+    if top_k > len(manifest.candidates):
+        raise StudyError(f"--top-k {top_k}: {manifest.folder / MANIFEST} lists "
+                         f"{len(manifest.candidates)} candidates; re-run `mnas search` with "
+                         f"--top {top_k}, or lower --top-k")
+    out = list(manifest.candidates[:top_k])
+    for cand in out:
+        if not Path(cand.spec).is_file():
+            raise StudyError(f"rank {cand.rank} (trial {cand.trial}): spec file {cand.spec} "
+                             f"does not exist")
     return out
 
 
-def validate(study: str, top_k: int, data: str, job, storage: str | None = None,
-             out: str | Path | None = None, convention: str = "paper",
+def kendall_tau(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Kendall's tau-b of two paired sequences (ties counted as in scipy.stats.kendalltau);
+    nan when fewer than two pairs or one side is constant."""
+    n = len(xs)
+    if n != len(ys):
+        raise ValueError("kendall_tau: sequences of different lengths")
+    concordant = discordant = tied_x = tied_y = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx, dy = xs[i] - xs[j], ys[i] - ys[j]
+            if dx == 0 or dy == 0:
+                tied_x += dx == 0
+                tied_y += dy == 0
+            elif (dx > 0) == (dy > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    pairs = n * (n - 1) // 2
+    denom = ((pairs - tied_x) * (pairs - tied_y)) ** 0.5
+    return (concordant - discordant) / denom if denom else float("nan")
+
+
+def validate(study: str, top_k: int, data: str, job, out: str | Path | None = None,
+             convention: str = "paper",
              on_candidate: Callable[[Candidate], Any] | None = None, on_epoch=None,
-             on_step=None):
+             on_step=None, on_trained: Callable[[Candidate, Any], Any] | None = None):
     """Train the `top_k` best candidates with `job` (a TrainJob template: recipe, sets,
-    backend, ...); returns (DataFrame, output folder). One row per candidate: its rank and
-    trial, search objective, OPs, size and parameters by the cost model (of the spec as
-    searched), and validation accuracy."""
+    backend, ...); returns (DataFrame, output folder, Kendall's tau of search objective and
+    trained accuracy). One row per candidate: its rank and trial, search objective, OPs, size
+    and parameters by the cost model (of the spec as searched), and validation accuracy.
+    `on_candidate(candidate)` runs before each one trains, `on_trained(candidate,
+    TrainResult)` after."""
     import pandas as pd
     from mnas.cost.model import cost_graph
     from mnas.spec.expand import load_graph
     from mnas.train.run import start
-    ref = resolve_study(study, storage)
-    st = load_study(ref)
-    out = Path(out) if out else ref.folder / "validate"
+    manifest = read_manifest(find_manifest(study))
+    out = Path(out) if out else manifest.folder / "validate"
     rows = []
-    for cand in candidates(st, ref.folder, top_k):
+    ranked = candidates(manifest, top_k)
+    for cand in ranked:
         if on_candidate:
             on_candidate(cand)
         totals = cost_graph(load_graph(cand.spec), convention).totals
         run = out / f"rank-{cand.rank}-trial-{cand.trial}"
         result = start(replace(job, spec=cand.spec, data=data, out=str(run), resume=True),
                        on_epoch, on_step)
+        if on_trained:
+            on_trained(cand, result)
         rows.append({"rank": cand.rank, "trial": cand.trial, "spec": cand.spec,
                      "objective": ", ".join(f"{v:.4g}" for v in cand.values),
                      "ops": totals.ops, "size_mib": round(totals.size_mib, 4),
@@ -151,8 +151,9 @@ def validate(study: str, top_k: int, data: str, job, storage: str | None = None,
     df = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "validate.csv", index=False)
-    draw(plot_points(df), out / "validate.png", f"mnas validate '{st.study_name}' on {data}")
-    return df, out
+    draw(plot_points(df), out / "validate.png", f"mnas validate '{manifest.study}' on {data}")
+    tau = kendall_tau([c.values[0] for c in ranked], list(df["val_acc"]))
+    return df, out, tau
 
 
 @dataclass(frozen=True)

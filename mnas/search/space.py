@@ -20,7 +20,8 @@ import itertools
 import math
 import random
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,7 @@ class Knob:
     name: str
     template: Any
     fixed: bool
+    loc: Loc | None = field(default=None, compare=False)    # where the space file sets it
 
     def dimensions(self) -> tuple[Dimension, ...]:
         if isinstance(self.template, Dimension):
@@ -115,7 +117,7 @@ class Space:
     base: Spec
     knobs: tuple[Knob, ...]
 
-    @property
+    @cached_property
     def dimensions(self) -> tuple[Dimension, ...]:
         return tuple(d for k in self.knobs for d in k.dimensions())
 
@@ -151,6 +153,19 @@ class Space:
 
     def sample(self, rng: random.Random) -> dict[str, Any]:
         return {d.param: d.sample(rng) for d in self.dimensions}
+
+    def corners(self) -> Iterator[dict[str, Any]]:
+        """Every combination of the dimensions' extremes (each choice of a categorical), in a
+        fixed order."""
+        dims = self.dimensions
+        ends = [d.choices if d.kind == "choice" else tuple(dict.fromkeys((d.low, d.high)))
+                for d in dims]
+        for combo in itertools.product(*ends):
+            yield dict(zip((d.param for d in dims), combo))
+
+    def n_corners(self) -> int:
+        return math.prod(len(d.choices) if d.kind == "choice" else len({d.low, d.high})
+                         for d in self.dimensions)
 
     def fingerprint(self) -> dict[str, str]:
         """What a study must agree on to be resumed with this space."""
@@ -221,7 +236,8 @@ def _knob(name: str, raw: Any, loc: Loc) -> Knob:
     field = f"dimensions.{name}"
     if isinstance(raw, YamlMap):
         d = _dimension(raw, name, loc, field)
-        return Knob(name, plain(d.value), True) if isinstance(d, _Fixed) else Knob(name, d, False)
+        return (Knob(name, plain(d.value), True, loc) if isinstance(d, _Fixed) else
+                Knob(name, d, False, loc))
     if isinstance(raw, YamlSeq) and any(isinstance(item, YamlMap) for item in raw):
         items = []
         for i, item in enumerate(raw):
@@ -230,8 +246,8 @@ def _knob(name: str, raw: Any, loc: Loc) -> Knob:
                 items.append(plain(d.value) if isinstance(d, _Fixed) else d)
             else:
                 items.append(plain(item))
-        return Knob(name, tuple(items), False)
-    return Knob(name, plain(raw), True)
+        return Knob(name, tuple(items), False, loc)
+    return Knob(name, plain(raw), True, loc)
 
 
 def load_space(path: str | Path | None = None) -> Space:

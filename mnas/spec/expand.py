@@ -17,7 +17,9 @@ from mnas.ir.lint import lint
 from mnas.ops.io import InputParams
 from mnas.ops.params import ParamError, parse_params
 from mnas.ops.registry import get_op
-from mnas.spec.expr import ExprError, is_template, render
+from mnas.spec.expr import ExprError, is_template, render, spend, work_budget
+from mnas.spec.limits import (MAX_DIMENSION, MAX_EXPANDED, MAX_NAME_LENGTH, MAX_SCOPE_DEPTH,
+                              MAX_VALUE_SIZE, TooDeep, size_problem, value_size)
 from mnas.spec.load import BlockDef, Spec, load_spec
 from mnas.spec.source import Loc, YamlMap, YamlSeq
 from mnas.spec.values import freeze
@@ -54,13 +56,21 @@ class _Frame:
         return out
 
 
-@dataclass
 class _Instance:
-    item: YamlMap
-    env: Mapping[str, Any]
-    local: str
-    field: str
-    scope: Scope | None
+    """One planned item: its YAML, environment, local name and field path; its `Scope` is
+    built only when the item is expanded (a costing run may skip the instance)."""
+
+    __slots__ = ("item", "env", "local", "field", "_scope")
+
+    def __init__(self, item: YamlMap, env: Mapping[str, Any], local: str, field: str,
+                 scope: tuple | None = None):
+        self.item, self.env, self.local, self.field, self._scope = item, env, local, field, scope
+
+    @property
+    def scope(self) -> Scope | None:
+        if isinstance(self._scope, tuple):
+            self._scope = Scope(*self._scope)
+        return self._scope
 
 
 _IN, _REL, _ABS = 0, 1, 2
@@ -84,32 +94,81 @@ def _decode(code: tuple[int, str], frame: _Frame) -> str:
 class _Expansion:
     """A block call's nodes, aliases and output with the call's prefix, input and outer
     scopes taken out: a block called again with the same arguments is copied from this
-    instead of being expanded again (a MeliusNet repeats one unit dozens of times)."""
+    instead of being expanded again (a MeliusNet repeats one unit dozens of times). `size` is
+    what the first expansion counted towards MAX_EXPANDED; each copy counts it again."""
 
     nodes: tuple[tuple[str, str, tuple, Any, Origin | None, tuple[Scope, ...]], ...]
     aliases: tuple[tuple[tuple[int, str], tuple[int, str]], ...]
     output: tuple[int, str]
+    size: int
 
 
-class _Expander:
+class Expander:
+    """Expands one spec into `nodes` (and `aliases` from scope names to the node that is a
+    scope's output). `mnas.cost.blocks` extends it to cost while expanding: it overrides
+    `call_block` and `op_node`, and keeps block results of its own instead of copying
+    expansions (`reuse_expansions`)."""
+
+    reuse_expansions = True
+
     def __init__(self, spec: Spec):
         self.spec = spec
         self.nodes: list[Node] = []
         self.aliases: dict[str, str] = {}
+        self.alias_log: list[tuple[str, str]] = []
         self.expansions: dict[Any, _Expansion] = {}
+        self.calls: list[str] = []
+        self.size = 0
+
+    def grow(self, size: int, loc: Loc, fieldname: str, where: str = "") -> None:
+        """Count what the spec expands to (layers, their inputs, block calls, groups, loop
+        iterations), refusing more than MAX_EXPANDED before it is built."""
+        self.size += size
+        if self.size > MAX_EXPANDED:
+            raise loc.error(f"the spec expands to more than {MAX_EXPANDED:,} layers, inputs, "
+                            f"block calls and loop iterations (limit: expansion size "
+                            f"{MAX_EXPANDED:,}){where}", fieldname)
+
+    def alias(self, name: str, target: str) -> None:
+        """`name` stands for `target`; logged in order so that a block's expansion can take
+        the aliases it added without copying all of them."""
+        self.aliases[name] = target
+        self.alias_log.append((name, target))
 
     # -- values ------------------------------------------------------------------------------
     def value(self, raw: Any, env: Mapping[str, Any], loc: Loc, fieldname: str, where: str = ""):
-        """Evaluate templates in `raw` (recursively in lists and mappings)."""
+        """Evaluate templates in `raw` (recursively in lists and mappings); a list or mapping
+        built is held to the limits on values and charged as evaluation work."""
+        if not isinstance(raw, (list, dict)):
+            if not is_template(raw):
+                return raw
+            try:
+                return render(raw, env)
+            except ExprError as err:
+                raise loc.error(f"{err}{where}", fieldname) from None
+        out = self._value(raw, env, loc, fieldname, where)
+        if isinstance(out, (list, dict)):
+            try:
+                size = value_size(out)
+                if size > MAX_VALUE_SIZE:
+                    raise ExprError(f"builds {size_problem(size, exact=False)}")
+                spend(size)
+            except TooDeep as err:
+                raise loc.error(f"builds {err}{where}", fieldname) from None
+            except ExprError as err:
+                raise loc.error(f"{err}{where}", fieldname) from None
+        return out
+
+    def _value(self, raw: Any, env: Mapping[str, Any], loc: Loc, fieldname: str, where: str):
         try:
             if is_template(raw):
                 return render(raw, env)
             if isinstance(raw, list):
-                return [self.value(v, env, raw.loc_of(i) if isinstance(raw, YamlSeq) else loc,
-                                   f"{fieldname}[{i}]", where) for i, v in enumerate(raw)]
+                return [self._value(v, env, raw.loc_of(i) if isinstance(raw, YamlSeq) else loc,
+                                    f"{fieldname}[{i}]", where) for i, v in enumerate(raw)]
             if isinstance(raw, dict):
-                return {k: self.value(v, env, raw.loc_of(k) if isinstance(raw, YamlMap) else loc,
-                                      f"{fieldname}.{k}", where) for k, v in raw.items()}
+                return {k: self._value(v, env, raw.loc_of(k) if isinstance(raw, YamlMap) else loc,
+                                       f"{fieldname}.{k}", where) for k, v in raw.items()}
             return raw
         except ExprError as err:
             raise loc.error(f"{err}{where}", fieldname) from None
@@ -139,6 +198,7 @@ class _Expander:
                 if not isinstance(seq, list):
                     raise spec.loc_of(var).error(f"expected a list, got {seq!r}{where}", f"{f}.for.{var}")
                 envs = [{**env, var: v} for v in seq]
+            self.grow(len(envs), loc, f, where)
             for k, ienv in enumerate(envs):
                 if "when" in item:
                     cond = self.value(item["when"], ienv, item.loc_of("when"), f + ".when", where)
@@ -154,7 +214,7 @@ class _Expander:
                         raise item.loc_of("name").error(
                             f"expected a name without spaces, got {name!r}{where}", f + ".name")
                 else:
-                    name = item.get("op") or (item["block"] if not is_template(item.get("block"))
+                    name = item.get("op") or (item.get("block") if not is_template(item.get("block"))
                                               else None) or "group"
                     if isinstance(name, str) and is_template(name):
                         name = "group"
@@ -169,16 +229,17 @@ class _Expander:
                     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
                         raise item.loc_of("repeat").error(
                             f"expected a count >= 0, got {repeat!r}{where}", f + ".repeat")
+                    self.grow(repeat, item.loc_of("repeat"), f + ".repeat", where)
                     index_var = item.get("index")
                     for r in range(repeat):
                         renv = {**ienv, index_var: r} if isinstance(index_var, str) else ienv
-                        out.append(_Instance(item, renv, f"{name}{r + 1}", f,
-                                             Scope(f"{name}{r + 1}", None, r + 1, repeat)))
+                        local = f"{name}{r + 1}"
+                        out.append(_Instance(item, renv, local, f, (local, None, r + 1, repeat)))
                     if repeat:
-                        self.aliases[frame.prefix + name] = frame.prefix + f"{name}{repeat}"
+                        self.alias(frame.prefix + name, frame.prefix + f"{name}{repeat}")
                         frame.names.add(name)
                 else:
-                    scope = Scope(name, None, k + 1, len(envs)) if "for" in item else None
+                    scope = (name, None, k + 1, len(envs)) if "for" in item else None
                     out.append(_Instance(item, ienv, name, f, scope))
         seen: dict[str, _Instance] = {}
         for inst in out:
@@ -225,10 +286,17 @@ class _Expander:
                    default_input: str, where: str) -> str:
         item, env = inst.item, inst.env
         qualified = frame.prefix + inst.local
+        if len(qualified) > MAX_NAME_LENGTH:
+            raise item.loc_of("name").error(
+                f"layer name of {len(qualified):,} characters (limit: name length "
+                f"{MAX_NAME_LENGTH:,}){where}", inst.field + ".name")
         ins = self.inputs(inst, frame, default_input, where)
         scope = inst.scope or Scope(inst.local)
         if "op" in item:
             return self.op_node(inst, qualified, ins, scopes, where)
+        if len(scopes) >= MAX_SCOPE_DEPTH:
+            raise item.loc.error(f"blocks and groups nested more than {MAX_SCOPE_DEPTH} deep "
+                                 f"(limit: scope depth {MAX_SCOPE_DEPTH}){where}", inst.field)
         if len(ins) != 1:
             raise item.loc_of("inputs").error("a block or group takes exactly one input",
                                               inst.field + ".inputs")
@@ -246,11 +314,17 @@ class _Expander:
             out = self.expand(layers, env, inst.field + ".layers", sub, scopes + (scope,))
         else:
             block = self.lookup_block(item, env, inst.field, where)
+            if block.name in self.calls:
+                cycle = self.calls[self.calls.index(block.name):] + [block.name]
+                raise item.loc_of("block").error(
+                    f"block '{block.name}' calls itself: {' -> '.join(cycle)}",
+                    inst.field + ".block")
             args = self.block_args(block, item, env, inst.field, where)
             sub = _Frame(qualified + ".", set(), ins[0], None)
             scope = Scope(scope.name, block.name, scope.index, scope.count)
-            out = self.call_block(block, args, sub, scopes + (scope,))
-        self.aliases[qualified] = out
+            out = self.call_block(block, args, sub, scopes + (scope,), item.loc_of("block"),
+                                  inst.field + ".block")
+        self.alias(qualified, out)
         return qualified
 
     def lookup_block(self, item: YamlMap, env, fieldname: str, where: str) -> BlockDef:
@@ -283,8 +357,8 @@ class _Expander:
                             f"{fieldname}.args.{missing[0]}")
         return {**block.args, **given}
 
-    def call_block(self, block: BlockDef, args: dict, frame: _Frame,
-                   scopes: tuple[Scope, ...]) -> str:
+    def check_args(self, block: BlockDef, args: Mapping[str, Any], frame: _Frame) -> None:
+        """Run the block's `checks` on its arguments."""
         where = f" (in {frame.prefix[:-1]})" if frame.prefix else ""
         for i, check in enumerate(block.checks):
             f = f"{block.field}.checks[{i}]"
@@ -292,14 +366,24 @@ class _Expander:
             if ok is not True:
                 given = ", ".join(f"{k}={v!r}" for k, v in args.items() if k in check["test"])
                 raise check.loc.error(f"{check['message']} ({given}){where}", f)
+
+    def call_block(self, block: BlockDef, args: dict, frame: _Frame, scopes: tuple[Scope, ...],
+                   loc: Loc, fieldname: str) -> str:
+        """Expand `block` called with `args`; `loc` and `fieldname` are the call's."""
+        where = f" (in {frame.prefix[:-1]})" if frame.prefix else ""
+        self.check_args(block, args, frame)
         try:
-            key = (block.name, freeze(args))
+            key = (block.name, freeze(args)) if self.reuse_expansions else None
         except TypeError:
             key = None
         if key in self.expansions:
-            return self.copy(self.expansions[key], frame, scopes)
-        first_node, first_alias = len(self.nodes), len(self.aliases)
+            done = self.expansions[key]
+            self.grow(done.size, loc, fieldname, where)
+            return self.copy(done, frame, scopes)
+        first_node, first_alias, first_size = len(self.nodes), len(self.alias_log), self.size
+        self.calls.append(block.name)
         out = self.expand(block.layers, args, block.field + ".layers", frame, scopes)
+        self.calls.pop()
         if block.output is not None:
             if block.output not in frame.names:
                 raise block.loc.error(f"output '{block.output}' is not a layer of this block"
@@ -312,8 +396,8 @@ class _Expander:
                 tuple((n.name[len(frame.prefix):], n.op, tuple(_code(i, frame) for i in n.inputs),
                        n.params, n.origin, n.scopes[depth:]) for n in self.nodes[first_node:]),
                 tuple((_code(k, frame), _code(v, frame))
-                      for k, v in list(self.aliases.items())[first_alias:]),
-                _code(out, frame))
+                      for k, v in self.alias_log[first_alias:]),
+                _code(out, frame), self.size - first_size)
         return out
 
     def copy(self, done: _Expansion, frame: _Frame, scopes: tuple[Scope, ...]) -> str:
@@ -322,7 +406,7 @@ class _Expander:
             Node(prefix + name, op, tuple(_decode(i, frame) for i in inputs), params, origin,
                  scopes + inner) for name, op, inputs, params, origin, inner in done.nodes)
         for k, v in done.aliases:
-            self.aliases[_decode(k, frame)] = _decode(v, frame)
+            self.alias(_decode(k, frame), _decode(v, frame))
         return _decode(done.output, frame)
 
     def op_node(self, inst: _Instance, qualified: str, ins: tuple[str, ...],
@@ -341,6 +425,12 @@ class _Expander:
             loc = item.loc_of(err.field.split("[")[0]) if err.field in item or \
                 err.field.split("[")[0] in item else item.loc
             raise loc.error(f"{err.message}{where}", f"{inst.field}.{err.field}") from None
+        for name, number in vars(params).items():
+            if type(number) is int and not -MAX_DIMENSION <= number <= MAX_DIMENSION:
+                raise item.loc_of(name).error(
+                    f"{number:,} is too large (limit: dimension {MAX_DIMENSION:,}){where}",
+                    f"{inst.field}.{name}")
+        self.grow(len(ins), item.loc, inst.field, where)
         loc = item.loc
         scope = scopes + ((inst.scope,) if inst.scope else ())
         self.nodes.append(Node(qualified, op.name, ins, params,
@@ -362,21 +452,28 @@ def load_graph(path, sets: Mapping[str, Any] | None = None) -> Graph:
     return build_graph(load_spec(path, sets))
 
 
-def build_graph(spec: Spec) -> Graph:
-    """Expand `spec` into a validated, topologically ordered `Graph`."""
-    ex = _Expander(spec)
+def expand_spec(ex: Expander) -> Expander:
+    """Run `ex` over its spec: the input node, then the spec's block or layers."""
+    spec = ex.spec
     input_loc = spec.locs.get("input")
     origin = Origin(spec.file, input_loc.line, input_loc.col, "input") if input_loc else None
     ex.nodes.append(Node(INPUT, "input", (), InputParams(spec.input), origin))
     root = _Frame("", {INPUT}, INPUT, None)
-    if spec.block is not None:
-        block = spec.blocks[spec.block]
-        loc = spec.locs.get("values") or spec.locs.get("block")
-        args = ex.complete_args(block, dict(spec.values), loc, "values")
-        ex.call_block(block, args, root, ())
-    else:
-        env = {**spec.values, "input": list(spec.input)}
-        ex.expand(spec.layers, env, "layers", root, ())
+    with work_budget():
+        if spec.block is not None:
+            block = spec.blocks[spec.block]
+            loc = spec.locs.get("values") or spec.locs.get("block")
+            args = ex.complete_args(block, dict(spec.values), loc, "values")
+            ex.call_block(block, args, root, (), spec.locs.get("block") or loc, "block")
+        else:
+            env = {**spec.values, "input": list(spec.input)}
+            ex.expand(spec.layers, env, "layers", root, ())
+    return ex
+
+
+def build_graph(spec: Spec) -> Graph:
+    """Expand `spec` into a validated, topologically ordered `Graph`."""
+    ex = expand_spec(Expander(spec))
     nodes = tuple(Node(n.name, n.op, tuple(ex.resolve(i) for i in n.inputs), n.params,
                        n.origin, n.scopes) for n in ex.nodes)
     return lint(Graph(spec.name, nodes))

@@ -8,12 +8,16 @@ import ast
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
 from mnas.errors import suggest
 from mnas.ops.shapes import round_half_up  # the `round` of expressions is the width rule's
+from mnas.spec.limits import (MAX_EVAL_WORK, MAX_EXPR_DEPTH, MAX_INT_BITS, MAX_VALUE_SIZE,
+                              TooDeep, int_problem, size_problem, value_size)
 
 _TEMPLATE = re.compile(r"\$\{([^{}]*)\}")
 
@@ -22,15 +26,117 @@ class ExprError(Exception):
     """An expression failed; the caller adds the file, line and field."""
 
 
+class LimitError(ExprError):
+    """Evaluating an expression would cross a limit of mnas.spec.limits; the message is a
+    phrase ('would build ...') that follows the expression."""
+
+
+def _range(*args):
+    bounds = range(*args)
+    count = max(0, (bounds.stop - bounds.start + bounds.step - (1 if bounds.step > 0 else -1))
+                // bounds.step)
+    if count > MAX_VALUE_SIZE:
+        raise LimitError(f"would build {size_problem(count)}")
+    return list(bounds)
+
+
+def _sum(items, start=0):
+    numbers = list(items) + [start]
+    if not all(isinstance(v, (int, float)) for v in numbers):
+        raise ValueError("sum adds numbers only")
+    return sum(numbers[:-1], start)
+
+
+class _Work:
+    """Steps left for evaluating one spec: each expression node evaluated and each item of a
+    string or list built costs one, so no spec can keep the evaluator busy for long however
+    often its expressions repeat."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, steps: int):
+        self.left = steps
+
+    def spend(self, steps: int) -> None:
+        self.left -= steps
+        if self.left < 0:
+            raise ExprError(f"evaluating the spec takes more than {MAX_EVAL_WORK:,} steps "
+                            f"(limit: evaluation work {MAX_EVAL_WORK:,} steps)")
+
+
+_WORK: ContextVar[_Work | None] = ContextVar("mnas_spec_work", default=None)
+
+
+@contextmanager
+def work_budget() -> Iterator[None]:
+    """Evaluations inside share one budget of MAX_EVAL_WORK steps (one spec's expansion);
+    outside any, each evaluation has its own."""
+    token = _WORK.set(_Work(MAX_EVAL_WORK))
+    try:
+        yield
+    finally:
+        _WORK.reset(token)
+
+
+def spend(steps: int) -> None:
+    """Charge work done outside an expression (a field's list built item by item)."""
+    work = _WORK.get()
+    if work is not None:
+        work.spend(steps)
+
+
 FUNCTIONS: dict[str, Callable] = {
-    "len": len, "range": lambda *a: list(range(*a)), "round": round_half_up,
-    "min": min, "max": max, "int": int, "float": float, "abs": abs, "sum": sum, "str": str,
+    "len": len, "range": _range, "round": round_half_up,
+    "min": min, "max": max, "int": int, "float": float, "abs": abs, "sum": _sum, "str": str,
     "floor": math.floor, "ceil": math.ceil,
 }
 
+
+def _bounded(value):
+    """`value` when it is within the limits on values (its size is charged as work), else a
+    LimitError."""
+    kind = type(value)
+    if kind is int:
+        if value.bit_length() > MAX_INT_BITS:
+            raise LimitError(f"builds {int_problem(value.bit_length())}")
+    elif kind is str or kind is list:
+        size = value_size(value)
+        if size > MAX_VALUE_SIZE:
+            raise LimitError(f"builds {size_problem(size, exact=False)}")
+        spend(size)
+    return value
+
+
+def _mul(a, b):
+    """Repetition is checked before it builds anything."""
+    seq, count = (a, b) if isinstance(a, (str, list)) else (b, a)
+    if isinstance(seq, (str, list)) and isinstance(count, int) and count > 0:
+        size = value_size(seq) * count
+        if size > MAX_VALUE_SIZE:
+            raise LimitError(f"would build {size_problem(size)}")
+    return a * b
+
+
+def _pow(a, b):
+    """An integer power is refused before it is computed when it would be clearly too large:
+    |a| ** b has floor(b * log2 |a|) + 1 bits (exact up to float rounding, hence the margin;
+    a result near the limit is computed and checked exactly)."""
+    if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
+        bits = math.floor(b * math.log2(abs(a))) + 1
+        if bits > MAX_INT_BITS + 1:
+            raise LimitError(f"would build {int_problem(bits)}")
+    return a ** b
+
+
+def _mod(a, b):
+    if isinstance(a, str):
+        raise ExprError("'%' formatting of strings is not allowed; use str() and +")
+    return a % b
+
+
 _BINOPS = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: _mul, ast.Pow: _pow,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: _mod,
 }
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
 _COMPARE = {
@@ -39,15 +145,21 @@ _COMPARE = {
     ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
     ast.Is: operator.is_, ast.IsNot: operator.is_not,
 }
+_LEAVES = (ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.expr_context)
 
 Env = Mapping[str, Any]
 Compiled = Callable[[Env], Any]
 
 
-def _pow(a, b):
-    if isinstance(b, (int, float)) and abs(b) > 64:
-        raise ExprError("exponent too large")
-    return a ** b
+def _depth(tree: ast.AST) -> int:
+    """Nesting of the syntax tree, measured without recursion (the tree may be deep)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(node)
+                     if not isinstance(child, _LEAVES))
+    return deepest
 
 
 def _compile(node: ast.AST) -> Compiled:
@@ -66,13 +178,13 @@ def _compile(node: ast.AST) -> Compiled:
         return lookup
     if isinstance(node, (ast.List, ast.Tuple)):
         items = [_compile(e) for e in node.elts]
-        return lambda env: [f(env) for f in items]
+        return lambda env: _bounded([f(env) for f in items])
     if isinstance(node, ast.BinOp):
         left, right = _compile(node.left), _compile(node.right)
-        fn = _pow if isinstance(node.op, ast.Pow) else _BINOPS.get(type(node.op))
+        fn = _BINOPS.get(type(node.op))
         if fn is None:
             raise ExprError(f"operator {type(node.op).__name__} is not allowed")
-        return lambda env: fn(left(env), right(env))
+        return lambda env: _bounded(fn(left(env), right(env)))
     if isinstance(node, ast.UnaryOp):
         fn, operand = _UNARY.get(type(node.op)), _compile(node.operand)
         if fn is None:
@@ -133,28 +245,53 @@ def _compile(node: ast.AST) -> Compiled:
         if node.keywords:
             raise ExprError("keyword arguments are not allowed")
         fn, args = FUNCTIONS[node.func.id], [_compile(a) for a in node.args]
-        return lambda env: fn(*(a(env) for a in args))
+        return lambda env: _bounded(fn(*(a(env) for a in args)))
     raise ExprError(f"'{ast.unparse(node)}' is not allowed in an expression")
 
 
 @lru_cache(maxsize=4096)
-def compile_expr(source: str) -> Compiled:
-    """Parse and compile once; evaluation of a cached expression is a few closure calls."""
+def compile_expr(source: str) -> tuple[Compiled, int]:
+    """Parse and compile once; evaluation of a cached expression is a few closure calls.
+    Returns the compiled expression and its number of nodes (the steps one evaluation costs
+    at least)."""
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as err:
-        raise ExprError(f"invalid expression '{source}': {err.msg}") from None
-    return _compile(tree.body)
+        raise ExprError(f"invalid expression '{_shown(source)}': {err.msg}") from None
+    except (RecursionError, MemoryError):
+        tree = None
+    depth = _depth(tree.body) if tree is not None else None
+    if depth is None or depth > MAX_EXPR_DEPTH:
+        nested = f"nested {depth:,} deep" if depth else "nested too deep to parse"
+        raise ExprError(f"expression '{_shown(source)}' is {nested} "
+                        f"(limit: expression depth {MAX_EXPR_DEPTH})")
+    return _compile(tree.body), sum(1 for _ in ast.walk(tree.body))
+
+
+def _shown(source: str, width: int = 60) -> str:
+    source = source.strip()
+    return source if len(source) <= width else source[:width - 3] + "..."
 
 
 def _run(source: str, env: Env):
-    compiled = compile_expr(source)
+    work = _WORK.get()
+    if work is None:
+        with work_budget():
+            return _run(source, env)
+    compiled, steps = compile_expr(source)
+    work.left -= steps
+    if work.left < 0:
+        work.spend(0)
     try:
         return compiled(env)
+    except LimitError as err:
+        raise ExprError(f"'${{{_shown(source)}}}' {err}") from None
+    except TooDeep as err:
+        raise ExprError(f"'${{{_shown(source)}}}' would build {err}") from None
     except ExprError:
         raise
     except (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError, OverflowError) as err:
-        raise ExprError(f"'${{{source}}}' failed: {type(err).__name__}: {err}") from None
+        raise ExprError(f"'${{{_shown(source)}}}' failed: {type(err).__name__}: {err}") from None
 
 
 def is_template(value: Any) -> bool:
@@ -167,5 +304,16 @@ def render(value: str, env: Env) -> Any:
     if whole:
         return _run(whole.group(1), env)
     if "${" in value and not _TEMPLATE.search(value):
-        raise ExprError(f"unclosed '${{' in '{value}'")
-    return _TEMPLATE.sub(lambda m: str(_run(m.group(1), env)), value)
+        raise ExprError(f"unclosed '${{' in '{_shown(value)}'")
+    parts, size, end = [], 0, 0
+    for match in _TEMPLATE.finditer(value):
+        text = str(_run(match.group(1), env))
+        spend(len(text))
+        parts += [value[end:match.start()], text]
+        size += match.start() - end + len(text)
+        if size > MAX_VALUE_SIZE:
+            raise ExprError(f"'{_shown(value)}' builds {size_problem(size, exact=False)}")
+        end = match.end()
+    if size + len(value) - end > MAX_VALUE_SIZE:
+        raise ExprError(f"'{_shown(value)}' builds {size_problem(size + len(value) - end)}")
+    return "".join(parts) + value[end:]

@@ -13,6 +13,7 @@ from typing import Any
 
 from mnas.errors import SpecError, suggest
 from mnas.zoo import resolve_spec
+from mnas.spec.limits import MAX_DIMENSION, MAX_INCLUDE_DEPTH
 from mnas.spec.source import Loc, YamlMap, YamlSeq, parse_yaml, read_yaml
 from mnas.spec.values import plain
 
@@ -69,7 +70,10 @@ class Spec:
                 raise SpecError(f"unknown value '{key}'{suggest(key, allowed)}; this spec sets: "
                                 f"{', '.join(allowed)}", field=f"{origin} {key}")
             if key == "input":
-                updates["input"] = _shape(value, Loc(origin, 0, 0), "input")
+                try:
+                    updates["input"] = _shape(value, Loc(origin, 0, 0), "input")
+                except SpecError as err:
+                    raise SpecError(err.message, field=f"{origin} input") from None
             elif key == "name":
                 updates["name"] = str(value)
             else:
@@ -110,10 +114,15 @@ def _check_keys(data: YamlMap, allowed: Iterable[str], where: str, prefix: str =
 
 
 def _shape(value, loc: Loc, fieldname: str) -> tuple[int, ...]:
-    if (not isinstance(value, (list, tuple)) or not value
+    """The input shape: exactly [C, H, W] (no batch), each at most MAX_DIMENSION."""
+    if (not isinstance(value, (list, tuple)) or len(value) != 3
             or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
-        raise loc.error(f"expected a list of positive integers like [3, 224, 224], got {value!r}",
-                        fieldname)
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise loc.error(f"expected [C, H, W], three positive integers like [3, 224, 224], "
+                        f"got {shown}", fieldname)
+    if max(value) > MAX_DIMENSION:
+        raise loc.error(f"dimension {max(value):,} is too large "
+                        f"(limit: dimension {MAX_DIMENSION:,})", fieldname)
     return tuple(value)
 
 
@@ -133,12 +142,21 @@ def _load_blocks(path: Path, data: YamlMap, blocks: dict[str, BlockDef], seen: s
         key = str(target.resolve())
         if key in stack:
             raise loc.error(f"include cycle: {' -> '.join(stack + (key,))}", f"include[{i}]")
+        if len(stack) > MAX_INCLUDE_DEPTH:
+            raise loc.error(f"includes nested more than {MAX_INCLUDE_DEPTH} deep "
+                            f"(limit: include depth {MAX_INCLUDE_DEPTH})", f"include[{i}]")
         if key in seen:
             continue
         seen.add(key)
         if not target.exists():
             raise loc.error(f"included file not found: {target}", f"include[{i}]")
-        lib = _expect_map(_read_cached(target), Loc(str(target), 1, 1), "a block library")
+        try:
+            lib = _read_cached(target)
+        except SpecError as err:
+            if err.line is not None:
+                raise
+            raise loc.error(f"{target}: {err.message}", f"include[{i}]") from None
+        lib = _expect_map(lib, Loc(str(target), 1, 1), "a block library")
         _check_keys(lib, LIBRARY_KEYS, "a block library")
         _load_blocks(target, lib, blocks, seen, stack + (key,))
         for name, block in _parse_blocks(lib).items():

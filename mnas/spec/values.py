@@ -19,6 +19,8 @@ def plain(value: Any) -> Any:
 def freeze(value: Any) -> Any:
     """A hashable stand-in: lists become tuples, mappings sorted item tuples. Raises
     TypeError for a value that cannot be made hashable."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
     if isinstance(value, (list, tuple)):
         return tuple(freeze(v) for v in value)
     if isinstance(value, Mapping):

@@ -73,9 +73,7 @@ def _ddp(job, on_epoch, on_step):
     if not job.out:
         raise BackendError("the ddp backend needs a run folder (--out)")
     out = Path(job.out)
-    if (out / ckpt.RESUME).exists() and not job.resume:
-        raise ckpt.CheckpointError(f"{out}: already holds a run ({ckpt.RESUME}); pass --resume "
-                                   f"to continue it, or choose another --out")
+    ckpt.check_run_folder(out, job.resume, job.force)    # --force clears it here, once
     from mnas.spec.load import load_spec
     spec = load_spec(job.spec, dict(job.sets))        # spec and data errors: one line, here
     check_classes(spec, job.data, dict(job.sets))

@@ -103,6 +103,10 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
                            f"cuda[:N]") from None
 
 
+def visible_gpus() -> int:
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def under_launcher() -> bool:
     """True in a process started by torchrun (or another launcher setting the env vars)."""
     return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))

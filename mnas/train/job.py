@@ -11,6 +11,7 @@ from typing import Any
 from mnas.train.backends import BackendError
 from mnas.train.context import Context
 from mnas.train.datasets import prepare_data, short_name
+from mnas.train.execution import Execution
 from mnas.train.loop import OnStep
 from mnas.train.recipe import Recipe, he_init
 from mnas.train.results import OnEpoch, TrainResult
@@ -33,6 +34,8 @@ class TrainJob:
     eval_batch_size: int = 0
     backend: str = "local"
     nproc: int = 1
+    execution: Execution = Execution()
+    force: bool = False
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -43,6 +46,7 @@ class TrainJob:
     def from_json(cls, d: Mapping[str, Any]) -> TrainJob:
         d = dict(d)
         d["recipe"] = Recipe(**d.get("recipe", {}))
+        d["execution"] = Execution(**d.get("execution", {}))
         d["sets"] = tuple((k, v) for k, v in d.get("sets", []))
         return cls(**d)
 
@@ -58,12 +62,13 @@ def run_job(job: TrainJob, ctx: Context, on_epoch: OnEpoch | None = None,
     spec, graph, data = graph_for_data(spec, job.data, job.download, sets)
     seed_everything(job.seed)
     module = lower(graph)
-    he_init(module)
+    he_init(module, graph)
     meta = {"spec": str(job.spec), "sets": sets, "values": dict(spec.values),
             "input": list(spec.input)}
     return fit(module, data, job.recipe, ctx, name=spec.name, seed=job.seed,
-               out=Path(job.out) if job.out else None, resume=job.resume, workers=job.workers,
-               eval_batch_size=job.eval_batch_size,
+               out=Path(job.out) if job.out else None, resume=job.resume, force=job.force,
+               workers=job.workers, eval_batch_size=job.eval_batch_size,
+               execution=job.execution,
                fingerprint={"graph": graph_digest(graph)}, meta=meta,
                on_epoch=on_epoch, on_step=on_step)
 
@@ -76,6 +81,10 @@ def check_job(job: TrainJob) -> TrainJob:
     """Catch bad options before any process starts."""
     from mnas.train.backends import get_backend
     job.recipe.check()
+    job.execution.check()
+    if job.resume and job.force:
+        raise BackendError("--resume continues the run in --out, --force starts it over: "
+                           "give one of them")
     get_backend(job.backend)
     if job.workers < 0:
         raise BackendError(f"--workers: must be >= 0, got {job.workers}")

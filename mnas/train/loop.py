@@ -1,6 +1,7 @@
 """One epoch of training and one pass of validation, for any `nn.Module` on any backend.
 Metrics are summed on the device and read once per epoch, so the loop adds no host sync per
-step beyond what the model itself needs."""
+step beyond what the model itself needs. The forward pass and the loss run under the run's
+autocast (`mnas.train.execution`); an fp16 run steps through a gradient scaler."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from mnas.train.context import Context
 from mnas.train.batches import Batch
-from mnas.train.transforms import normalize
+from mnas.train.context import Context
+from mnas.train.execution import Execution
+from mnas.train.transforms import Normalizer
 
 OnStep = Callable[[int, int, int], None]   # (epoch, step, steps)
 
@@ -39,24 +41,39 @@ def _totals(sums: torch.Tensor, ctx: Context) -> Totals:
     return Totals(loss, int(round(correct)), int(round(count)))
 
 
-def train_epoch(model, source, batches: Sequence[Batch], optimizer, scheduler, ctx: Context,
-                mean, std, workers: int = 0, on_step: OnStep | None = None,
-                epoch: int = 0) -> Totals:
-    """One pass over `batches`: cross-entropy, backward, optimizer step, scheduler step (the
+def _pin(ctx: Context) -> bool:
+    return ctx.device.type == "cuda"
+
+
+def train_epoch(model, source, batches: Sequence[Batch], optimizers: Sequence, schedulers:
+                Sequence, ctx: Context, normalize: Normalizer, loss_fn,
+                execution: Execution = Execution("fp32", False, False), scaler=None,
+                workers: int = 0, on_step: OnStep | None = None, epoch: int = 0) -> Totals:
+    """One pass over `batches`: loss, backward, optimizer steps, scheduler steps (the
     schedule is per step, as in the paper)."""
     model.train()
     device = ctx.device
     sums = torch.zeros(3, dtype=torch.float64, device=device)
     total = len(batches)
-    for step, (x, y) in enumerate(source.iterate(batches, True, workers)):
-        x = normalize(x.to(device, non_blocking=True), mean, std)
+    for step, (x, y) in enumerate(source.iterate(batches, True, workers, _pin(ctx))):
+        x = execution.images(normalize(x.to(device, non_blocking=True)))
         y = y.to(device, non_blocking=True)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+        with execution.autocast(device):
+            logits = model(x)
+            loss = loss_fn(logits, y, x)
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        if scaler is not None and scaler.is_enabled():
+            scaler.scale(loss).backward()
+            for opt in optimizers:
+                scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            for opt in optimizers:
+                opt.step()
+        for sched in schedulers:
+            sched.step()
         with torch.no_grad():
             n = y.numel()
             sums[0] += loss.detach().double() * n
@@ -68,17 +85,18 @@ def train_epoch(model, source, batches: Sequence[Batch], optimizer, scheduler, c
 
 
 @torch.no_grad()
-def evaluate(model, source, batches: Sequence[Batch], ctx: Context, mean, std,
-             workers: int = 0) -> Totals:
+def evaluate(model, source, batches: Sequence[Batch], ctx: Context, normalize: Normalizer,
+             execution: Execution = Execution("fp32", False, False), workers: int = 0) -> Totals:
     """Loss and accuracy over the validation split (each process takes its share)."""
     model.eval()
     device = ctx.device
     sums = torch.zeros(3, dtype=torch.float64, device=device)
-    for x, y in source.iterate(batches, False, workers):
-        x = normalize(x.to(device, non_blocking=True), mean, std)
+    for x, y in source.iterate(batches, False, workers, _pin(ctx)):
+        x = execution.images(normalize(x.to(device, non_blocking=True)))
         y = y.to(device, non_blocking=True)
-        logits = model(x)
-        sums[0] += F.cross_entropy(logits, y, reduction="sum").double()
+        with execution.autocast(device):
+            logits = model(x)
+        sums[0] += F.cross_entropy(logits.float(), y, reduction="sum").double()
         sums[1] += (logits.argmax(1) == y).sum()
         sums[2] += y.numel()
     return _totals(sums, ctx)

@@ -62,3 +62,20 @@ def check_classes(spec, data_name: str, user_sets: Mapping[str, Any]) -> None:
     if classes != wanted and ("classes" not in spec.settable() or "classes" in user_sets):
         raise DataError(f"{spec.file}: the network ends in {classes} outputs but {data_name} "
                         f"has {wanted} classes (set classes={wanted})")
+
+
+def binary_weight_layers(module) -> list:
+    """The layers whose weights are binarised (`mnas.ops.layers.BinaryWeights`)."""
+    from mnas.ops.layers import BinaryWeights
+    return [m for m in module.modules() if isinstance(m, BinaryWeights)]
+
+
+def binary_weight_params(module) -> list:
+    return [m.weight for m in binary_weight_layers(module)]
+
+
+def set_binary_weights(module, binary: bool) -> None:
+    """Switch weight binarisation of every binary layer (step 1 of the two-step schedule
+    trains with the 32-bit weights)."""
+    for layer in binary_weight_layers(module):
+        layer.binary_weights = binary

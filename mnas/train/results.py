@@ -19,6 +19,7 @@ class EpochMetrics:
     lr: float
     train_seconds: float = 0.0
     train_images: int = 0
+    phase: int = 1                 # the step of a two-step schedule (1 or 2)
 
 
 OnEpoch = Callable[[EpochMetrics], None]

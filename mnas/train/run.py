@@ -5,13 +5,14 @@ validate`, the DDP workers); `train(...)` is the entry point for Python callers 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 from mnas.errors import MnasError
 from mnas.train.backends import BackendError, get_backend
 from mnas.train.datasets import Data, DataError, open_data
+from mnas.train.execution import Execution
 from mnas.train.fit import fit, seed_everything
 from mnas.train.job import TrainJob, check_job
 from mnas.train.loop import OnStep
@@ -27,34 +28,37 @@ def start(job: TrainJob, on_epoch: OnEpoch | None = None,
     return get_backend(job.backend).run(job, on_epoch, on_step)
 
 
-def train(model, data: str | Data = "digits", *, epochs: int | None = None,
-          batch_size: int | None = None, lr: float | None = None, optimizer: str | None = None,
-          warmup_epochs: float | None = None, weight_decay: float | None = None,
-          recipe: Recipe | None = None, sets: Mapping[str, Any] | None = None, seed: int = 0,
-          out: str | Path | None = None, resume: bool = False, device: str = "auto",
-          workers: int = 0, download: bool = False, eval_batch_size: int = 0,
-          backend: str = "local", nproc: int = 1, init: bool = True,
-          on_epoch: OnEpoch | None = None, on_step: OnStep | None = None) -> TrainResult:
+def train(model, data: str | Data = "digits", *, recipe: Recipe | None = None,
+          sets: Mapping[str, Any] | None = None, seed: int = 0, out: str | Path | None = None,
+          resume: bool = False, force: bool = False, device: str = "auto", workers: int = 0,
+          download: bool = False, eval_batch_size: int = 0, backend: str = "local",
+          nproc: int = 1, init: bool = True, execution: Execution | None = None,
+          on_epoch: OnEpoch | None = None, on_step: OnStep | None = None,
+          **recipe_fields) -> TrainResult:
     """Train a network and return its `TrainResult`.
 
     `model`: a spec file path, a `Spec`, a `Graph`, or an `nn.Module` (then `data` must be a
     `Data`, or a name opened for the module's `input_shape` attribute). `data`: a name as for
-    `--data` or a `Data`. Unset recipe fields take `recipe`'s (default: the paper's).
+    `--data` or a `Data`. `recipe_fields` are `Recipe` fields (epochs=, lr=, steps=,
+    label_smoothing=, teacher=, ...); those left out or None take `recipe`'s (default: the
+    paper's). `execution`: precision, channels_last, compile (default: the device's).
     `on_epoch(EpochMetrics)` runs after each epoch's checkpoint; raising from it (e.g.
     `optuna.TrialPruned`) stops training and propagates. `backend='ddp'` needs a spec path
     and `out`, and starts `nproc` processes."""
-    base = recipe or Recipe()
-    overrides = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr,
-                                       optimizer=optimizer, warmup_epochs=warmup_epochs,
-                                       weight_decay=weight_decay).items() if v is not None}
-    recipe = replace(base, **overrides).check()
+    known = {f.name for f in fields(Recipe)}
+    unknown = sorted(set(recipe_fields) - known)
+    if unknown:
+        raise TypeError(f"train() got unexpected keyword argument(s) {', '.join(unknown)}")
+    overrides = {k: v for k, v in recipe_fields.items() if v is not None}
+    recipe = replace(recipe or Recipe(), **overrides).check()
+    execution = (execution or Execution()).check()
     sets = dict(sets or {})
     if isinstance(model, (str, Path)):
         if not isinstance(data, str):
             raise MnasError("train(spec path, ...) takes data by name (like --data)")
         job = TrainJob(str(model), data, recipe, tuple(sets.items()), seed,
                        str(out) if out is not None else None, resume, device, workers, download,
-                       eval_batch_size, backend, nproc)
+                       eval_batch_size, backend, nproc, execution, force)
         if backend == "ddp" and (on_epoch or on_step):
             raise BackendError("on_epoch/on_step callbacks need the local backend")
         return start(job, on_epoch, on_step)
@@ -85,7 +89,7 @@ def train(model, data: str | Data = "digits", *, epochs: int | None = None,
                             f"{data.name} has {data.classes} classes")
         seed_everything(seed)
         module = lower(graph)
-        he_init(module)
+        he_init(module, graph)
         fingerprint = {"graph": graph_digest(graph)}
         meta.setdefault("input", list(graph.input.params.shape))
         name = graph.name
@@ -104,6 +108,6 @@ def train(model, data: str | Data = "digits", *, epochs: int | None = None,
         fingerprint = {"module": name, "params": count_params(module)}
     seed_everything(seed)
     return fit(module, data, recipe, ctx, name=name, seed=seed,
-               out=Path(out) if out is not None else None, resume=resume, workers=workers,
-               eval_batch_size=eval_batch_size, fingerprint=fingerprint, meta=meta,
-               on_epoch=on_epoch, on_step=on_step)
+               out=Path(out) if out is not None else None, resume=resume, force=force,
+               workers=workers, eval_batch_size=eval_batch_size, execution=execution,
+               fingerprint=fingerprint, meta=meta, on_epoch=on_epoch, on_step=on_step)

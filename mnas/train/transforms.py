@@ -22,26 +22,49 @@ CIFAR100_STD = (0.2673, 0.2564, 0.2762)
 
 def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
     """uint8 (0..255) or float (0..1) images -> float, channel-wise (x - mean) / std."""
-    x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
-    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    return (x - m) / s
+    return Normalizer(mean, std, x.device)(x)
+
+
+class Normalizer:
+    """`normalize` with the mean and std already on the device (the loop calls it per
+    batch; building them each time would copy two small tensors to the GPU per step)."""
+
+    def __init__(self, mean, std, device):
+        self.mean = torch.as_tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        self.std = torch.as_tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+        return (x - self.mean) / self.std
 
 
 def random_crop_flip(x: torch.Tensor, pad: int, gen: torch.Generator,
                      flip: bool = True) -> torch.Tensor:
     """The usual CIFAR augmentation for a whole batch: zero-pad by `pad`, take a random crop of
     the original size per image, and mirror half of the images left-right."""
-    n, c, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad))
+    return crop_flip(x, pad, *crop_flip_draws(len(x), pad, gen, flip))
+
+
+def crop_flip_draws(n: int, pad: int, gen: torch.Generator, flip: bool = True):
+    """The random part of `random_crop_flip` for `n` images, on the CPU: row and column
+    offsets in 0..2 pad, and which images to mirror (None without flipping)."""
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
-    cols = dx[:, None] + torch.arange(w)[None, :]
-    if flip:
-        mirror = torch.rand(n, generator=gen) < 0.5
-        cols = torch.where(mirror[:, None], cols.flip(1), cols)
-    rows = dy[:, None] + torch.arange(h)[None, :]
-    rows, cols = rows.to(x.device), cols.to(x.device)
+    mirror = torch.rand(n, generator=gen) < 0.5 if flip else None
+    return dy, dx, mirror
+
+
+def crop_flip(x: torch.Tensor, pad: int, dy: torch.Tensor, dx: torch.Tensor,
+              mirror: torch.Tensor | None) -> torch.Tensor:
+    """The crops and flips that `crop_flip_draws` chose, applied on x's device (the draws
+    may already be there: then nothing crosses the bus)."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy, dx = dy.to(x.device), dx.to(x.device)
+    cols = dx[:, None] + torch.arange(w, device=x.device)[None, :]
+    if mirror is not None:
+        cols = torch.where(mirror.to(x.device)[:, None], cols.flip(1), cols)
+    rows = dy[:, None] + torch.arange(h, device=x.device)[None, :]
     idx_n = torch.arange(n, device=x.device)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]]
     return out.permute(0, 3, 1, 2).contiguous()

@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         job = TrainJob.from_json(json.loads(Path(argv[0]).read_text()))
-        reporter = Reporter(job.recipe.epochs)
+        reporter = Reporter(job.recipe.total_epochs)
         with reporter:
             start(job, reporter.epoch, reporter.step)
     except MnasError as err:

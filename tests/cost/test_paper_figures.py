@@ -99,3 +99,24 @@ def test_table2_melius_with_7x7_stem(spec, printed):
 def test_override_back_to_grouped_matches_default():
     base = api.cost(SPECS / "meliusnet22.yaml").totals
     assert api.cost(SPECS / "meliusnet22.yaml", {"stem": "grouped"}).totals == base
+
+
+# Parameters the authors' logged ResNetE runs report (FACTS.md): BMXNet-v2's summary counts
+# every BatchNorm as 2 per channel, the input BN without scale included (MXNet keeps gamma).
+RESNETE_LOGGED_PARAMS = {
+    ("resnete18", "imagenet"): 11_689_646, ("resnete18", "grouped"): 11_685_838,
+    ("resnete34", "imagenet"): 21_797_806, ("resnete34", "grouped"): 21_793_998,
+}
+
+
+@pytest.mark.parametrize("spec,stem", sorted(RESNETE_LOGGED_PARAMS))
+def test_resnete_parameters_as_logged(spec, stem):
+    t = api.cost(SPECS / f"{spec}.yaml", {"stem": stem}).totals
+    assert t.params == RESNETE_LOGGED_PARAMS[spec, stem]
+
+
+def test_larq_also_counts_two_values_per_batchnorm_channel():
+    """Larq's summary counts 2 values per BatchNorm channel whatever the layer learns (see
+    docs/zoo.md), as the paper's convention does: ResNetE18 keeps the logged 11,689,646."""
+    larq = api.cost(SPECS / "resnete18.yaml", convention="larq").totals
+    assert larq.params == 11_689_646

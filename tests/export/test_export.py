@@ -66,6 +66,40 @@ def _randomized(graph, seed=0):
     return module.eval()
 
 
+def assert_same_but_for_sign_flips(module, x, got, rtol=1e-5):
+    """Another runtime rounds the 32-bit layers differently in the last bits, so a pre-sign
+    value within that rounding of zero may binarise the other way, and that sample's outputs
+    then differ far beyond rounding (docs/kernels.md). So each sample must agree with torch
+    to rounding, unless torch's own run of it had a pre-sign value that close to zero; and
+    most samples must agree."""
+    import torch
+    from mnas.ops.layers import ApproxSign, RSign, Sign, per_channel
+    closest = torch.full((x.shape[0],), float("inf"))
+
+    def record(module, inputs, __):
+        pre = inputs[0].detach()
+        if isinstance(module, RSign):       # it binarises x - threshold
+            pre = pre - per_channel(module.threshold.detach(), module.ndim)
+        pre = pre.flatten(1)
+        scale = pre.abs().amax(1).clamp_min(1e-30)
+        nonlocal closest
+        closest = torch.minimum(closest, (pre.abs().amin(1) / scale))
+
+    hooks = [m.register_forward_hook(record) for m in module.modules()
+             if isinstance(m, (Sign, ApproxSign, RSign))]
+    try:
+        with torch.no_grad():
+            expected = module(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    error = (got - expected).abs().flatten(1).amax(1)
+    agree = error <= rtol * expected.abs().max()
+    assert agree.float().mean() >= 0.5, error
+    for i in torch.nonzero(~agree).flatten().tolist():
+        assert closest[i] < 1e-4, (i, error[i], closest[i])   # only a near-zero can flip
+
+
 def _trained_weights(spec, sets, tmp_path, checkpoint=False):
     import torch
     graph = api.graph(spec, sets)
@@ -87,9 +121,9 @@ def test_torchscript_loads_back_with_the_modules_outputs(spec, sets, tmp_path):
         loaded = torch.jit.load(str(out))
     x = example_input(graph, batch=3, seed=1)
     with torch.no_grad():
-        expected = module(x)
-        assert torch.allclose(loaded(x), expected, rtol=1e-5, atol=1e-5)
-        assert not torch.allclose(_randomized(graph, seed=1)(x), expected)  # weights matter
+        got = loaded(x)
+        assert_same_but_for_sign_flips(module, x, got)
+        assert not torch.allclose(_randomized(graph, seed=1)(x), module(x))  # weights matter
 
 
 @pytest.mark.parametrize("spec, sets", NETWORKS)
@@ -104,10 +138,7 @@ def test_onnx_loads_back_with_the_modules_outputs(spec, sets, tmp_path):
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     x = example_input(graph, batch=3, seed=1)  # exported at batch 1: the batch is dynamic
     got = torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
-    with torch.no_grad():
-        expected = module(x)
-    # float kernels differ from torch's in the last bits; a sign flip would show far above this
-    assert torch.allclose(got, expected, rtol=0, atol=1e-5 * expected.abs().max().item())
+    assert_same_but_for_sign_flips(module, x, got)
 
 
 def test_state_dict_loads_into_the_lowered_module(tmp_path):
@@ -138,13 +169,19 @@ def test_python_source_is_the_same_network(spec, sets, tmp_path):
     assert list(standalone.state_dict()) == list(lowered.state_dict())
     standalone.load_state_dict(lowered.state_dict())
     x = example_input(graph, batch=4)
-    a, b = standalone(x), lowered(x)
+    torch.manual_seed(1)  # the same dropout masks in both
+    a = standalone(x)
+    torch.manual_seed(1)
+    b = lowered(x)
     assert torch.equal(a, b)
     a.square().mean().backward()
     b.square().mean().backward()
     grads = dict(lowered.named_parameters())
     for name, p in standalone.named_parameters():
-        assert torch.equal(p.grad, grads[name].grad), name
+        if p.requires_grad:
+            assert torch.equal(p.grad, grads[name].grad), name
+        else:  # fixed weights (the blur-pool filter)
+            assert p.grad is None and grads[name].grad is None, name
 
 
 @pytest.mark.slow  # a fresh interpreter importing torch: seconds
@@ -218,11 +255,11 @@ def test_yaml_export_does_not_import_torch(tmp_path):
 
 def test_python_source_network_named_like_a_layer_class(tmp_path):
     spec = tmp_path / "sign.yaml"
-    spec.write_text("name: Sign\ninput: [4]\nlayers:\n  - {name: s, op: sign}\n"
-                    "  - {name: fc, op: linear, out: 2, binary: true}\n")
+    spec.write_text("name: Sign\ninput: [4, 1, 1]\nlayers:\n  - {name: s, op: sign}\n"
+                    "  - {op: flatten}\n  - {name: fc, op: linear, out: 2, binary: true}\n")
     out = export_spec(spec, "python", tmp_path / "net.py").path
     loaded = importlib.util.spec_from_file_location("sign_net", out)
     source = importlib.util.module_from_spec(loaded)
     loaded.loader.exec_module(source)
     assert source.Network.__name__ == "SignNetwork" and source.Sign is not source.Network
-    assert source.Network()(source.torch.ones(3, 4)).shape == (3, 2)
+    assert source.Network()(source.torch.ones(3, 4, 1, 1)).shape == (3, 2)

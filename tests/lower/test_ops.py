@@ -9,6 +9,12 @@ from mnas.ops.activation import NoParams
 from mnas.ops.registry import NO_COST, OpDef, all_ops, register
 
 from conftest import ROOT
+from mnas.cost.conventions import Convention
+
+#: both published conventions count 2 values per BatchNorm channel; a module holds what it learns
+LEARNED = Convention(name="learned", description="parameters as the layers hold them",
+                     fc_in_ops=True, bn_params_per_channel=None)
+
 
 ALL_OPS = ROOT / "tests" / "lower" / "data" / "all_ops.yaml"
 
@@ -25,7 +31,7 @@ def test_every_op_lowers_to_a_module(name):
     op; tests/lower/test_lowered_semantics.py has them by hand)."""
     import torch
     graph = api.graph(ALL_OPS)
-    layers = {layer.name: layer for layer in api.cost(ALL_OPS).layers}
+    layers = {layer.name: layer for layer in api.cost(ALL_OPS, convention=LEARNED).layers}
     node = next(n for n in graph.nodes if n.op == name)
     ins = tuple(layers[i].shape for i in node.inputs)
     module = all_ops()[name].lower(node.params, ins, layers[node.name].shape)

@@ -10,7 +10,7 @@ import pytest
 from mnas import api
 from mnas.errors import RenderError
 from mnas.ir.shapes import infer_shapes
-from mnas.render.fold import FOLDABLE, fold_plan
+from mnas.render.fold import fold_plan
 from mnas.render.labels import fmt_shape
 
 SPECS = sorted((Path(__file__).resolve().parents[2] / "specs").glob("*.yaml"))
@@ -24,7 +24,10 @@ def melius_specs():
 
 
 def expected_precision(graph, members):
-    kinds = {graph[m].params.binary for m in members if graph[m].op in ("conv2d", "linear")}
+    """From the layers that multiply: binary-weight convs and FCs are binary (every zoo
+    network puts a sign before them), other convs, FCs and blur-pools 32-bit."""
+    kinds = {getattr(graph[m].params, "binary", False) for m in members
+             if graph[m].op in ("conv2d", "linear", "dense", "blurpool")}
     return {frozenset({True}): "binary", frozenset({False}): "float",
             frozenset({True, False}): "mixed"}.get(frozenset(kinds))
 
@@ -141,11 +144,14 @@ def test_layer_level_has_one_box_per_node_and_fold_removes_bn_sign_relu(spec):
         heads = [m for m in box.members if m not in plan]
         assert len(heads) == 1
         if len(box.members) > 1:
-            assert graph[heads[0]].op in ("conv2d", "linear")
-            assert all(graph[m].op in FOLDABLE for m in box.members if m != heads[0])
-    # MeliusNet-style BN -> sign -> binary conv: sign always goes with its conv
+            assert graph[heads[0]].op in ("conv2d", "linear", "dense")
+            assert all(graph[m].op in {"batchnorm", "learned_scale", "sign", "approx_sign",
+                                       "rsign", "relu", "prelu", "rprelu", "hardtanh",
+                                       "sigmoid"} for m in box.members if m != heads[0])
+    # BN -> sign -> binary conv: a binarizer (MeliusNet's sign, Bi-Real Net's approx_sign,
+    # ReActNet's rsign) goes with the conv it feeds (one feeding two convs stays apart)
     for node in graph.nodes:
-        if node.op == "sign":
+        if node.op in ("sign", "approx_sign", "rsign") and len(graph.users[node.name]) == 1:
             (user,) = graph.users[node.name]
             assert plan[node.name] == user and graph[user].params.binary
 

@@ -1,4 +1,4 @@
-"""Budget constraints as each trial records them, the workers' file lock and its count check,
+"""Budget constraints as each trial records them, the workers' file lock, the study size,
 and the settings a study refuses to resume under: small, fast, deterministic checks (the
 multi-process and SIGKILL tests are in test_study.py).
 
@@ -11,7 +11,7 @@ weights and BN(64) against 3*9*32 + 8*9*32 + 4*9*64 = 5,472 weights and BN(32, 3
 from __future__ import annotations
 
 import fcntl
-from pathlib import Path
+import math
 
 import pytest
 
@@ -21,7 +21,7 @@ from mnas.cost.budgets import resolve_budget
 from mnas.errors import StudyError
 from mnas.search.ranking import feasible
 from mnas.search.run import prepare, run_search
-from mnas.search.storage import lock_path
+from mnas.search.storage import lock_file
 from mnas.search.worker import Worker
 from study_helpers import load_trials
 
@@ -89,7 +89,7 @@ def test_a_limit_not_given_is_not_a_constraint(config, stem_space):
 
 def test_exactly_at_the_limit_is_feasible(config, stem_space):
     """A budget of exactly MeliusNet42's 325,460,352 OPs: constraint 0.0, and feasible."""
-    run, _ = run_search(config(trials=4, space=stem_space, sampler="random", seed=0,
+    run, _ = run_search(config(trials=2, space=stem_space, sampler="random", seed=0,
                                budget=resolve_budget(max_ops=MELIUSNET42_OPS)))
     grouped = _by_stem(load_trials(run.config))["grouped"]
     assert grouped.constraints == {"ops": 0.0} and feasible(grouped)
@@ -99,24 +99,22 @@ def test_within_budget_screens_by_both_limits(config, stem_space):
     cfg, _, _ = prepare(config(space=stem_space, sampler="random",
                                budget=resolve_budget(max_ops=3.5e8, max_size_mib=10.2)))
     worker = Worker(cfg)
-    assert worker.within_budget({"stem": "grouped"})
-    assert not worker.within_budget({"stem": "imagenet"})             # OPs
+    assert worker.judge({"stem": "grouped"})[1] == 0
+    assert worker.judge({"stem": "imagenet"})[1] > 0                  # OPs
     cfg, _, _ = prepare(config(space=stem_space, sampler="random", study="u",
                                budget=resolve_budget(max_ops=4e8, max_size_mib=10.1)))
-    assert not Worker(cfg).within_budget({"stem": "grouped"})          # size
-    assert not worker.within_budget({"stem": "nonexistent"})            # cannot be costed
+    assert Worker(cfg).judge({"stem": "grouped"})[1] > 0             # size
+    assert worker.judge({"stem": "nonexistent"})[1] == math.inf       # cannot be costed
 
 
 def test_trials_are_written_under_the_lock(config, stem_space):
-    cfg, _, _ = prepare(config(trials=3, space=stem_space, sampler="random"))
+    cfg, _, _ = prepare(config(trials=2, space=stem_space, sampler="random"))
     worker = Worker(cfg)
-    lock = Path(cfg.out) / "search.lock"                    # in the run folder (docs/search.md)
-    assert lock_path(cfg) == lock
     held = []
     write = worker.study.add_trial
 
     def checked_write(trial):
-        with open(lock, "a") as other:                # another open file: flock conflicts
+        with open(lock_file(cfg.storage, cfg.out), "a") as other:     # another open file: flock conflicts
             try:
                 fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -127,73 +125,56 @@ def test_trials_are_written_under_the_lock(config, stem_space):
         write(trial)
 
     worker.study.add_trial = checked_write
-    assert worker.run() == 3
-    assert held == [True, True, True]
-    with open(lock, "a") as f:                          # released afterwards
+    assert worker.run() == 2
+    assert held == [True, True]
+    with open(lock_file(cfg.storage, cfg.out), "a") as f:                # released afterwards
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def test_count_check_inside_the_lock_drops_a_trial_finished_elsewhere(config, stem_space,
-                                                                       monkeypatch):
-    """While this worker evaluates its third trial another one writes the study's last: the
-    check under the lock must drop this worker's trial, so the study ends with exactly 3."""
-    cfg, _, _ = prepare(config(trials=3, space=stem_space, sampler="random"))
-    worker = Worker(cfg, quota=10)
-    evaluate = Worker.evaluate
-
-    def racing(self):
-        frozen = evaluate(self)
-        if len(self.study.get_trials(deepcopy=False)) == 2:
-            import copy
-            other = copy.deepcopy(frozen)
-            other.user_attrs = {**frozen.user_attrs, "worker": "elsewhere:1"}
-            self.study.add_trial(other)
-        return frozen
-
-    monkeypatch.setattr(Worker, "evaluate", racing)
-    assert worker.run() == 2
-    trials = load_trials(cfg)
-    assert len(trials) == 3
-    assert trials[-1].user_attrs["worker"] == "elsewhere:1"
-
-
-def test_worker_stops_at_the_study_size_not_its_quota(config, stem_space, monkeypatch):
-    cfg, _, _ = prepare(config(trials=4, space=stem_space, sampler="random"))
+def test_worker_stops_at_the_study_size(config, stem_space):
+    """Workers run until the study holds `trials` trials (two networks here: then the space
+    is exhausted), whoever wrote them."""
+    cfg, _, _ = prepare(config(trials=2, space=stem_space, sampler="random"))
     progress = []
-    assert Worker(cfg, quota=3, on_trial=lambda: progress.append(1)).run() == 3
-    assert progress == [1, 1, 1]                                       # one call per trial
-    assert Worker(cfg, quota=3).run() == 1
+    assert Worker(cfg, on_trial=lambda: progress.append(1)).run() == 2
+    assert progress == [1, 1]                                          # one call per trial
     evaluated = []
-    evaluate = Worker.evaluate
-    monkeypatch.setattr(Worker, "evaluate", lambda self: evaluated.append(1) or evaluate(self))
-    assert Worker(cfg, quota=3).run() == 0
-    assert evaluated == []                  # a full study costs no evaluation
-    assert len(load_trials(cfg)) == 4
+    worker = Worker(cfg)
+    evaluate = worker.evaluate
+    worker.evaluate = lambda *a: evaluated.append(1) or evaluate(*a)
+    assert worker.run() == 0
+    assert evaluated == []                  # a complete study costs no evaluation
+    assert len(load_trials(cfg)) == 2
 
 
-def test_worker_mirrors_trials_written_elsewhere_once(config, stem_space, monkeypatch):
-    """Trials another worker writes while this one runs reach its mirror (so its sampler
-    learns from them), each exactly once, as do its own."""
-    cfg, _, _ = prepare(config(trials=10, space=stem_space, sampler="random"))
-    worker = Worker(cfg, quota=3)
-    evaluate = Worker.evaluate
+def test_worker_mirrors_trials_written_elsewhere_once(config, tmp_path):
+    """A trial another worker writes while this one runs reaches its mirror (so its sampler
+    learns from it), once, as do its own."""
+    space = tmp_path / "stem-groups.yaml"
+    space.write_text(STEM_ONLY + "  groups: {choices: [1, 2, 4, 8]}\n")
+    cfg, _, _ = prepare(config(trials=4, space=str(space), sampler="random"))
+    worker = Worker(cfg)
+    evaluate = worker.evaluate
     calls = []
 
-    def with_a_foreign_trial(self):
-        frozen = evaluate(self)
+    def with_a_foreign_trial(trial, v):
+        frozen = evaluate(trial, v)
         calls.append(1)
         if len(calls) == 1:
             import copy
             other = copy.deepcopy(frozen)
             other.user_attrs = {**frozen.user_attrs, "worker": "elsewhere:1"}
-            self.study.add_trial(other)
+            worker.study.add_trial(other)
         return frozen
 
-    monkeypatch.setattr(Worker, "evaluate", with_a_foreign_trial)
+    worker.evaluate = with_a_foreign_trial
     assert worker.run() == 3
     assert "elsewhere:1" in worker.mirrored
-    assert len(worker.mirror.trials) == len(load_trials(cfg)) == 4
+    kept = [t for t in worker.mirror.trials if not t.user_attrs.get("dropped")]
+    assert sorted(t.user_attrs["worker"] for t in kept) == \
+        sorted(t.user_attrs["worker"] for t in load_trials(cfg))
+    assert len(kept) == 4
 
 
 def test_resume_refuses_every_other_setting(config, stem_space, tmp_path):
@@ -212,7 +193,7 @@ def test_resume_refuses_every_other_setting(config, stem_space, tmp_path):
         (dict(budget=resolve_budget(max_ops=3e8)), "another budget"),
         (dict(objective="pareto"), "another objective"),
         (dict(convention="larq"), "another convention"),
-        (dict(space=str(other_space)), "another dimensions"),
+        (dict(space=str(other_space)), "another space: groups is new"),
     ]
     for change, message in cases:
         with pytest.raises(StudyError, match=f"study 't' .* was created with {message}"):
@@ -228,3 +209,12 @@ def test_file_lock_creates_its_folder_and_excludes_others(tmp_path):
                 fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     with open(path, "a") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_lock_file_sits_next_to_a_file_study_else_in_the_run_folder(tmp_path):
+    """Every process that opens the same SQLite or journal file finds the same lock."""
+    from pathlib import Path
+    assert lock_file(f"sqlite:///{tmp_path}/s/study.db", "runs/x") == \
+        tmp_path / "s" / "study.db.mnas-lock"
+    assert lock_file(f"journal:{tmp_path}/j.log", "runs/x") == tmp_path / "j.log.mnas-lock"
+    assert lock_file("postgresql://db/x", "runs/x") == Path("runs/x") / "search.lock"

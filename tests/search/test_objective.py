@@ -116,7 +116,8 @@ def test_train_objective_without_backend_is_a_one_line_error(config, monkeypatch
 
 
 def test_train_objective_trains_each_network_once(config, tmp_path):
-    """Reductions 1.75 and 2.0 both give 192 -> 96 channels: one network, one training."""
+    """Reductions 1.75 and 2.0 both give 192 -> 96 channels (round(192 / 1.75 / 32) = 3 and
+    192 / 2.0 / 32 = 3): one network, trained once; then the space is exhausted."""
     from mnas.cost.budgets import resolve_budget
     from tests.conftest import SPECS
     space = tmp_path / "s.yaml"
@@ -127,11 +128,8 @@ def test_train_objective_trains_each_network_once(config, tmp_path):
                  budget=resolve_budget(max_ops=1e9))
     run, _ = run_search(cfg, trainer=trainer)
     trials = load_trials(run.config)
-    assert {t.params["reductions[0]"] for t in trials} == {1.75, 2.0}
-    assert len(trainer.calls) == 1
-    assert len({t.user_attrs["network"] for t in trials}) == 1
-    assert all(t.values == trials[0].values for t in trials)
-    assert sum("duplicate_of" in t.user_attrs for t in trials) == 4
+    assert len(trials) == 1 and len(trainer.calls) == 1
+    assert run.exhausted == "every network of the space (1) is in the study"
 
 
 def test_train_objective_passes_optimizer_and_warmup(config):
@@ -147,3 +145,29 @@ def test_train_objective_passes_optimizer_and_warmup(config):
                      train=options, study=f"t{len(expected)}")
         run_search(cfg, trainer=trainer)
         assert trainer.recipes and all(r == expected for r in trainer.recipes)
+
+
+def test_the_proxy_says_when_a_network_lies_outside_what_it_was_fitted_on():
+    """Fitted on the paper's ImageNet networks: MeliusNet42 (9.69e9 BOPs, Table 1) lies inside,
+    a 32x32 network with 2.8e7 BOPs far below."""
+    fit = accuracy_fit()
+    low, high = fit.bops_range
+    assert low <= 9.69e9 <= high and fit.outside(9.69e9, 2.0e7) is None
+    note = fit.outside(2.8e7, 1.0e5)
+    assert note.startswith("BOPs 2.8e+07 below the fitted ") and "binary params 1e+05 below" in note
+
+
+def test_a_search_records_and_reports_candidates_outside_the_proxys_range(tmp_path):
+    from tests.conftest import ROOT, run_cli
+    space = tmp_path / "cifar.yaml"
+    space.write_text(f"base: {ROOT / 'specs' / 'meliusnet-cifar.yaml'}\n"
+                     "dimensions:\n  stages: [{low: 1, high: 3}, 2, 2]\n")
+    out = tmp_path / "run"
+    r = run_cli("search", "--space", space, "--max-ops", "1e9", "--trials", "3", "--out", out,
+                "--no-plot", "--no-progress", "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    assert "note: 3 of 3 trials lie outside the range the proxy was fitted on" in r.stderr
+    import csv
+    with open(out / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and all(row["proxy_outside"].startswith("BOPs ") for row in rows)

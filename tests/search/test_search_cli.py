@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import pytest
 
@@ -19,8 +20,9 @@ def one_line_error(r, text: str) -> None:
 
 def test_bad_budget_name_is_a_one_line_error(tmp_path):
     r = run_cli("search", "--budget", "mobilenet-0.7", "--out", tmp_path / "run")
-    one_line_error(r, "unknown budget 'mobilenet-0.7' (did you mean 'mobilenet-0.75'?); "
-                      "known: mobilenet-0.25, mobilenet-0.5, mobilenet-0.75, mobilenet-1.0")
+    one_line_error(r, "unknown budget 'mobilenet-0.7' (did you mean 'mobilenet-0.75'?): neither "
+                      "a preset (mobilenet-0.25, mobilenet-0.5, mobilenet-0.75, mobilenet-1.0) "
+                      "nor a spec file or bundled spec (")
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
 
@@ -44,19 +46,27 @@ def test_search_prints_feasible_candidates_and_writes_specs_that_cost_back(tmp_p
     best = result["best"]
     assert [b["rank"] for b in best] == [1, 2, 3]
     assert best[0]["proxy_top1"] >= best[1]["proxy_top1"] >= best[2]["proxy_top1"]
-    for b in best:
+    manifest = json.loads((out / "best.json").read_text())
+    assert [(c["rank"], c["spec"]) for c in manifest["candidates"]] == \
+        [(b["rank"], b["spec"]) for b in best]
+    moved = tmp_path / "elsewhere"          # the specs need nothing from the checkout
+    shutil.copytree(out, moved)
+    names = set()
+    for b, entry in zip(best, manifest["candidates"]):
         assert b["ops"] <= 324632448.0 and b["size_mib"] <= 9.863128662109375
         assert b["%ops"] <= 100 and b["%size"] <= 100
-        spec = out / b["spec"]
-        text = spec.read_text()
-        assert "block: meliusnet" in text
-        include = [line for line in text.splitlines() if line.startswith("include:")][0]
-        assert include.startswith("include: [..") and include.endswith("specs/blocks/meliusnet.yaml]")
-        c = run_cli("cost", spec, "--summary", "--format", "json")
+        assert b["spec"] == f"best-{b['rank']}-t{b['trial']}.yaml"
+        text = (moved / b["spec"]).read_text()
+        assert "block: meliusnet" in text and "include:" not in text
+        names.add([line for line in text.splitlines() if line.startswith("name:")][0])
+        c = run_cli("cost", moved / b["spec"], "--summary", "--format", "json")
         assert c.returncode == 0, c.stderr
-        totals = json.loads(c.stdout)["totals"]
-        assert totals["ops"] == b["ops"]
+        (cost,) = json.loads(c.stdout)
+        totals = cost["totals"]
+        assert totals["ops"] == b["ops"] == entry["cost"]["ops"]
         assert round(totals["size_mib"], 4) == b["size_mib"]
+        assert totals["bops"] == entry["cost"]["bops"]
+    assert len(names) == 3                  # named by candidate, not all after the base spec
     with open(out / "trials.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 60 and {r["state"] for r in rows} == {"COMPLETE"}

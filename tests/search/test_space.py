@@ -94,3 +94,36 @@ def test_missing_base_is_reported_at_its_line(tmp_path):
     path.write_text("description: x\nbase: nowhere.yaml\ndimensions: {groups: {choices: [1]}}\n")
     with pytest.raises(SpecError, match=r"s.yaml:2:7: base: spec not found: .*nowhere.yaml"):
         load_space(path)
+
+
+def test_a_space_whose_candidates_cannot_build_is_refused_before_the_first_trial(tmp_path,
+                                                                                  config):
+    """Five stages need four reductions; the error points at `stages` in the space file (line
+    3, column 11), not into the block library, and no study is created."""
+    from mnas.search.run import run_search
+    path = write_space(tmp_path, "dimensions:\n  stages: [{low: 2, high: 4}, 3, 3, 3, 3]\n"
+                                 "  transitions: null\n  reductions: [2, 2, {low: 2.0, high: 3.0}]\n")
+    with pytest.raises(SpecError) as err:
+        run_search(config(space=str(path), trials=300))
+    text = str(err.value)
+    assert text.startswith(f"{path}:3:11: dimensions.stages: no corner of this space builds "
+                           f"from MeliusNet42 (e.g. stages=[2,3,3,3,3], reductions=[2,2,2]): ")
+    assert "need one transition width (or reduction) between each pair of stages" in text
+    assert not (tmp_path / "run" / "study.db").exists()
+
+
+def test_a_corner_that_does_not_build_is_blamed_on_its_dimension(tmp_path, config):
+    """groups=3 divides none of MeliusNet42's widths (160, 256, 416): the error points at
+    `groups` (line 4); with 1, 2 and 4 the same space is accepted."""
+    from mnas.search.run import run_search
+    bad = write_space(tmp_path, "dimensions:\n  stages: [{low: 2, high: 4}, 8, 14, 10]\n"
+                                "  groups: {choices: [1, 3]}\n", "bad.yaml")
+    with pytest.raises(SpecError, match=r"bad\.yaml:4:11: dimensions\.groups: 2 of 4 corners of "
+                                        r"this space do not build from MeliusNet42 \(e\.g\. "
+                                        r"stages=\[2,8,14,10\], groups=3\): .*groups=3 does not "
+                                        r"divide the 160 output channels"):
+        run_search(config(space=str(bad), trials=3))
+    good = write_space(tmp_path, "dimensions:\n  stages: [{low: 2, high: 4}, 8, 14, 10]\n"
+                                 "  groups: {choices: [1, 2, 4]}\n", "good.yaml")
+    run, _ = run_search(config(space=str(good), trials=3, out=str(tmp_path / "good")))
+    assert run.trials_run == 3

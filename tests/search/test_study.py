@@ -13,7 +13,6 @@ import time
 import pytest
 
 from mnas.errors import MnasError
-from mnas.search.costing import freeze
 from mnas.errors import StudyError
 from mnas.search.run import run_search
 from tests.conftest import ROOT, run_cli
@@ -106,33 +105,69 @@ def test_same_seed_same_trials(tmp_path, config):
     assert runs[0] != runs[2]
 
 
-def test_duplicate_candidates_copy_the_earlier_outcome(tmp_path, config):
+TWO_NETWORKS = """dimensions:
+  stages: [2, 8, 14, 10]
+  transitions: null
+  reductions: [{choices: [1.75, 2.0]}, 2.5, 2.75]
+  groups: {choices: [1, 2]}
+"""
+
+
+@pytest.mark.parametrize("sampler, why", [
+    ("refine", "every network of the space within budget (2 of 2 distinct networks) is in the "
+               "study"),
+    ("random", "every network of the space (2) is in the study")])
+def test_a_used_up_space_stops_the_search_and_says_so(tmp_path, config, sampler, why):
+    """Four parameter sets, two networks: reductions 1.75 and 2.0 after a first stage of
+    64 + 2 x 64 = 192 channels both give round(192 / r / 32) x 32 = 96 channels."""
+    from mnas.cost.budgets import resolve_budget
     space = tmp_path / "tiny.yaml"
-    space.write_text(f"base: {ROOT / 'specs' / 'meliusnet42.yaml'}\n"
-                     "dimensions:\n  groups: {choices: [1, 2]}\n  stem: {choices: [grouped, imagenet]}\n")
-    run, _ = run_search(config(trials=12, space=str(space), seed=0))
+    space.write_text(f"base: {ROOT / 'specs' / 'meliusnet42.yaml'}\n" + TWO_NETWORKS)
+    run, _ = run_search(config(trials=10, space=str(space), seed=0, sampler=sampler,
+                               budget=resolve_budget("mobilenet-1.0")))
     trials = load_trials(run.config)
-    first = {}
-    for t in trials:
-        key = freeze(t.params)
-        if key in first:
-            assert t.user_attrs["duplicate_of"] == first[key].user_attrs["worker"]
-            assert t.values == first[key].values and t.constraints == first[key].constraints
-        else:
-            assert "duplicate_of" not in t.user_attrs
-            first[key] = t
-    assert len(first) <= 4 and len(trials) == 12
+    assert len(trials) == 2 and run.exhausted == why
+    assert sorted(t.params["groups"] for t in trials) == [1, 2]
+    assert all(t.state.name == "COMPLETE" for t in trials)
 
 
-def test_invalid_candidates_fail_with_the_models_message(tmp_path, config):
+def test_invalid_candidates_inside_the_space_fail_with_the_models_message(tmp_path, config):
+    """Widths 64 and 128 (the corners) split into 8 groups; 68, 76, ... (4 mod 8) do not.
+    Optuna's own random sampler spends trials on them, recorded with the model's error; the
+    default sampler never does."""
     space = tmp_path / "bad.yaml"
     space.write_text(f"base: {ROOT / 'specs' / 'meliusnet42.yaml'}\n"
-                     "dimensions:\n  groups: {choices: [1, 3]}\n")
-    run, _ = run_search(config(trials=6, space=str(space), seed=0, sampler="random"))
+                     "dimensions:\n  transitions: [{low: 64, high: 128, step: 4}, 256, 416]\n"
+                     "  groups: {choices: [1, 8]}\n")
+    run, _ = run_search(config(trials=12, space=str(space), seed=0, sampler="random"))
     trials = load_trials(run.config)
     failed = [t for t in trials if t.state.name == "FAIL"]
-    assert failed and all(t.params["groups"] == 3 for t in failed)
-    assert all("groups=3 does not divide" in t.user_attrs["error"] for t in failed)
+    assert failed and all(t.params["groups"] == 8 and t.params["transitions[0]"] % 8 == 4
+                          for t in failed)
+    assert all("does not divide" in t.user_attrs["error"] for t in failed)
+    run, _ = run_search(config(trials=12, space=str(space), seed=0, out=str(tmp_path / "r2")))
+    assert not [t for t in load_trials(run.config) if t.state.name != "COMPLETE"]
+
+
+def test_resume_refuses_another_convention_or_space_naming_what_changed(tmp_path, config):
+    from mnas.cost.budgets import resolve_budget
+    from mnas.search.space import DEFAULT_SPACE
+    text = DEFAULT_SPACE.read_text().replace("base: ../meliusnet42.yaml",
+                                             f"base: {ROOT / 'specs' / 'meliusnet42.yaml'}")
+    space = tmp_path / "space.yaml"
+    space.write_text(text)
+    run_search(config(trials=3, space=str(space)))
+    assert text.count("{low: 2, high: 32}") == 1                  # stages[2]
+    space.write_text(text.replace("{low: 2, high: 32}", "{low: 2, high: 24}"))
+    with pytest.raises(StudyError, match=r"was created with another space: stages\[2\] was "
+                                         r"\[2, 32\], now \[2, 24\]; use another --study"):
+        run_search(config(trials=6, space=str(space)))
+    space.write_text(text)
+    with pytest.raises(StudyError, match="was created with another convention: paper, not larq"):
+        run_search(config(trials=6, space=str(space), convention="larq",
+                          budget=resolve_budget("mobilenet-0.75", convention="larq")))
+    run, _ = run_search(config(trials=6, space=str(space)))        # the same settings resume
+    assert (run.trials_before, run.trials_run) == (3, 3)
 
 
 def test_bad_options_are_errors(config):

@@ -39,7 +39,7 @@ CASES = {
     "non_positive": (HEAD + "  - {name: a, op: conv2d, out: 0, kernel: 3}\n",
                      "net.yaml:4:32: layers[0].out: must be positive, got 0"),
     "bad_input_shape": ("name: x\ninput: [3, 0, 8]\nlayers:\n  - {op: relu}\n",
-                        "net.yaml:2:8: input: expected a list of positive integers like "
+                        "net.yaml:2:8: input: expected [C, H, W], three positive integers like "
                         "[3, 224, 224], got [3, 0, 8]"),
     "missing_name": ("input: [3, 8, 8]\nlayers:\n  - {op: relu}\n",
                      "net.yaml:1:1: name: missing required field 'name'"),

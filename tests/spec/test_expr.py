@@ -32,7 +32,6 @@ def test_render(text, env, expected):
     ("${(lambda: 1)()}", "unknown function"),
     ("${[i for i in range(3)]}", "is not allowed"),
     ("${y}", "unknown name 'y'"),
-    ("${2 ** 1000}", "exponent too large"),
     ("${1 / 0}", "ZeroDivisionError"),
     ("${stages[9]}", "IndexError"),
     ("${1 +}", "invalid expression"),

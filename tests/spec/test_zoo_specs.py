@@ -144,7 +144,8 @@ def test_bireal18_has_resnet18_parameters_and_resnete18_costs():
     resnete = api.cost(SPECS / "resnete18.yaml").totals
     assert bireal.params == 11_689_512
     assert (bireal.bops, bireal.flops) == (resnete.bops, resnete.flops)
-    assert resnete.params - bireal.params == 3 + 2 * 64  # input BN (beta only) + BN after stem
+    # input BN (3 channels, 2 each under `paper` although it has no scale) + BN after the stem
+    assert resnete.params - bireal.params == 2 * 3 + 2 * 64
 
 
 def test_bireal_options_switch_to_ste_sign_and_plain_weights():

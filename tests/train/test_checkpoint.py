@@ -40,7 +40,7 @@ def test_load_errors_are_checkpoint_errors(tmp_path):
         load(garbage)
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {}}, foreign)
-    with pytest.raises(CheckpointError, match="not an mnas checkpoint \\(no 'model' entry\\)"):
+    with pytest.raises(CheckpointError, match="not an mnas checkpoint \\(no 'model' state dict\\)"):
         load(foreign)
     listed = tmp_path / "list.pt"
     torch.save([1, 2], listed)

@@ -60,3 +60,48 @@ def test_he_init_std_matches_fan_in():
     assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / fan_in), rel=0.02)
     assert conv.bias.abs().max().item() == 0
     assert torch.equal(bn.weight, torch.ones(8))
+
+
+def test_he_init_starts_each_layer_as_its_op_declares(monkeypatch):
+    """A lowered network's layers start as their ops declare, carried out by each layer's
+    `reset_parameters`: a PReLU-like op with 1-D slopes starting at 0.25 keeps 0.25 (reset
+    'every 1-D weight to 1' would turn it into the identity), and a conv is He-initialised."""
+    from dataclasses import dataclass
+
+    from mnas.ir.graph import Graph, Node
+    from mnas.lower.torch import to_module
+    from mnas.ops.conv import Conv2dParams
+    from mnas.ops.io import InputParams
+    from mnas.ops.registry import NO_COST, REGISTRY, OpDef
+
+    class Slopes(torch.nn.Module):
+        def __init__(self, channels):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.empty(channels))
+            self.reset_parameters()
+
+        def reset_parameters(self):
+            torch.nn.init.constant_(self.weight, 0.25)
+
+        def forward(self, x):
+            return torch.where(x >= 0, x, self.weight[None, :, None, None] * x)
+
+    @dataclass(frozen=True)
+    class NoFields:
+        pass
+
+    monkeypatch.setitem(REGISTRY, "slopes", OpDef(
+        name="slopes", params=NoFields, infer_shape=lambda p, ins: ins[0],
+        count=lambda p, ins, out: NO_COST, lower=lambda p, ins, out: Slopes(ins[0][0]),
+        doc="test op", role="activation", init="slopes 0.25"))
+    graph = Graph("t", (Node("input", "input", (), InputParams((16, 8, 8))),
+                        Node("conv", "conv2d", ("input",), Conv2dParams(kernel=3, out=64)),
+                        Node("act", "slopes", ("conv",), NoFields())))
+    torch.manual_seed(0)
+    module = to_module(graph)
+    with torch.no_grad():
+        module.act.weight.fill_(7.0)
+        module.conv.weight.fill_(7.0)
+    he_init(module, graph)
+    assert torch.equal(module.act.weight, torch.full((64,), 0.25))
+    assert module.conv.weight.std().item() == pytest.approx(math.sqrt(2 / (16 * 9)), rel=0.05)

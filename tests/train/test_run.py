@@ -60,7 +60,8 @@ def test_run_folder_holds_metrics_final_and_exportable_weights(tmp_path):
     assert [m.epoch for m in seen] == [1, 2]
     rows = _metrics(tmp_path)
     assert list(rows[0]) == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc",
-                             "seconds", "lr"]
+                             "seconds", "lr", "phase"]
+    assert [r["phase"] for r in rows] == ["1", "1"]
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     final = _final(tmp_path)
     for key in ("best_val_acc", "last_val_acc", "epochs", "seconds", "history", "recipe"):

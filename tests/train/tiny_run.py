@@ -29,3 +29,20 @@ def one_thread(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     yield
     torch.set_num_threads(before)
+
+
+def small_digits(n_train: int = 256, n_val: int = 96, shape=(3, 16, 16)):
+    """digits cut to a few batches (the same images every time), for runs of seconds."""
+    from dataclasses import replace
+
+    from mnas.train.datasets import open_data
+    from mnas.train.sources import TensorSource
+    d = open_data("digits", shape)
+    return replace(d, train=TensorSource(d.train.images[:n_train], d.train.labels[:n_train],
+                                         d.train.augment, d.train.pad),
+                   val=TensorSource(d.val.images[:n_val], d.val.labels[:n_val]))
+
+
+def tiny_spec():
+    from mnas.spec.load import load_spec
+    return load_spec(CIFAR_SPEC, dict(TINY_SETS))
