@@ -218,3 +218,28 @@ def test_lock_file_sits_next_to_a_file_study_else_in_the_run_folder(tmp_path):
         tmp_path / "s" / "study.db.mnas-lock"
     assert lock_file(f"journal:{tmp_path}/j.log", "runs/x") == tmp_path / "j.log.mnas-lock"
     assert lock_file("postgresql://db/x", "runs/x") == Path("runs/x") / "search.lock"
+
+
+def test_count_check_under_the_lock_drops_a_trial_finished_elsewhere(config, tmp_path):
+    """Between this worker's proposal and its write another worker completes the study: the
+    count checked under the lock must drop this worker's trial, so the study ends with
+    exactly the trials asked for."""
+    space = tmp_path / "stem-groups.yaml"
+    space.write_text(STEM_ONLY + "  groups: {choices: [1, 2, 4, 8]}\n")
+    cfg, _, _ = prepare(config(trials=3, space=str(space), sampler="random"))
+    worker = Worker(cfg)
+    propose = worker.propose
+
+    def racing_propose():
+        proposal = propose()
+        if worker.count == 2 and proposal is not None:
+            import copy
+            other = copy.deepcopy(load_trials(cfg)[-1])
+            other.user_attrs = {**other.user_attrs, "worker": "elsewhere:1"}
+            worker.study.add_trial(other)
+        return proposal
+
+    worker.propose = racing_propose
+    assert worker.run() == 2
+    trials = load_trials(cfg)
+    assert len(trials) == 3 and trials[-1].user_attrs["worker"] == "elsewhere:1"
