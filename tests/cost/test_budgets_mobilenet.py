@@ -91,7 +91,8 @@ def test_resolve_budget_from_a_preset_limits_or_both():
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({}, "give a budget name (e.g. mobilenet-0.75), --max-ops/--max-size-mib or --max-latency-ms"),
+    ({}, "give a budget name (e.g. mobilenet-0.75), --max-ops/--max-size-mib or "
+         "--max-latency-ms"),
     ({"max_ops": 0}, "max ops must be positive, got 0"),
     ({"max_size_mib": -1.0}, "max size must be positive, got -1.0"),
     ({"name": "mobilenet-0.5", "max_ops": 0}, "max ops must be positive, got 0"),

@@ -135,3 +135,48 @@ def test_size_unit_names_the_unit():
     assert Convention("b", "MB", mb_bytes=10 ** 6).size_unit == "MB"
     assert Convention("c", "kB", mb_bytes=1000).size_unit == "x1000B"
     assert Convention("d", "2^21", mb_bytes=2 ** 21).size_unit == "x2097152B"
+
+
+ONE_BIT_FC = """
+name: fc1
+input: [16, 4, 4]
+layers:
+  - {name: pool, op: global_avgpool}
+  - {name: sign, op: sign}
+  - {name: bfc, op: linear, binary: true, out: 8}
+  - {name: fc, op: linear, out: 10}
+"""
+
+
+def test_binary_classifier_on_one_bit_input(tmp_path):
+    """A binary FC reading signs: 16 x 8 = 128 BOPs, counted only where the convention counts
+    the classifier (ODD: 128 / 32 = 4 OPs; the paper: none); fc 8 x 10 = 80 FLOPs likewise."""
+    path = tmp_path / "fc1.yaml"
+    path.write_text(ONE_BIT_FC)
+    graph = build_graph(load_spec(path))
+    paper, odd = cost_graph(graph).totals, cost_graph(graph, ODD).totals
+    assert (paper.bops, paper.flops, paper.ops, paper.macs) == (0, 0, 0, 208)
+    assert (odd.bops, odd.flops, odd.ops, odd.macs) == (128, 80, 128 / 32 + 80, 208)
+    assert (odd.binary_params, odd.float_params) == (128, 8 + 90)
+    assert cost_graph(graph).real_input_binary == ()
+
+
+def test_binary_layers_on_32_bit_inputs_are_named_once(tmp_path):
+    """Five binary convs reading a 32-bit input: one warning naming the first, the count of
+    the others and three of them."""
+    import warnings as w
+    from mnas.errors import MnasWarning
+    body = "".join(f"  - {{name: c{i}, op: conv2d, binary: true, out: 4, kernel: 1, "
+                   f"inputs: [input]}}\n" for i in range(5))
+    path = tmp_path / "five.yaml"
+    path.write_text("name: five\ninput: [4, 2, 2]\nlayers:\n" + body +
+                    "  - {name: cat, op: concat, inputs: [c0, c1, c2, c3, c4]}\n")
+    with w.catch_warnings(record=True) as caught:
+        w.simplefilter("always")
+        report = cost_graph(build_graph(load_spec(path)))
+    assert report.real_input_binary == ("c0", "c1", "c2", "c3", "c4")
+    assert [type(c.message) for c in caught] == [MnasWarning]
+    assert str(caught[0].message).startswith(
+        "binary-weight layer 'c0' (and 4 more: c1, c2, c3, ...) reads a 32-bit input, so its "
+        "MACs are counted as 32-bit FLOPs, not BOPs")
+    assert report.totals.bops == 0 and report.totals.flops == 5 * 16 * 4

@@ -82,8 +82,9 @@ def test_batchnorm_takes_images_or_vectors_only():
     assert bn.infer_shape(params, ((4, 12, 12),)) == (4, 12, 12)
     assert bn.infer_shape(params, ((48,),)) == (48,)
     for shape in ((4, 12), (4, 2, 2, 2)):
-        with pytest.raises(ShapeRuleError, match="batchnorm expects CxHxW or F"):
+        with pytest.raises(ShapeRuleError, match="batchnorm expects CxHxW or F") as err:
             bn.infer_shape(params, (shape,))
+        assert err.value.inputs == (0,)          # the error names the layer feeding it
 
 
 @pytest.mark.parametrize("size,kernel,stride,padding,dilation,ceil,out", [

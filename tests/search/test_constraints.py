@@ -11,7 +11,7 @@ weights and BN(64) against 3*9*32 + 8*9*32 + 4*9*64 = 5,472 weights and BN(32, 3
 from __future__ import annotations
 
 import fcntl
-from pathlib import Path
+import math
 
 import pytest
 
@@ -89,7 +89,7 @@ def test_a_limit_not_given_is_not_a_constraint(config, stem_space):
 
 def test_exactly_at_the_limit_is_feasible(config, stem_space):
     """A budget of exactly MeliusNet42's 325,460,352 OPs: constraint 0.0, and feasible."""
-    run, _ = run_search(config(trials=4, space=stem_space, sampler="random", seed=0,
+    run, _ = run_search(config(trials=2, space=stem_space, sampler="random", seed=0,
                                budget=resolve_budget(max_ops=MELIUSNET42_OPS)))
     grouped = _by_stem(load_trials(run.config))["grouped"]
     assert grouped.constraints == {"ops": 0.0} and feasible(grouped)
@@ -104,13 +104,12 @@ def test_within_budget_screens_by_both_limits(config, stem_space):
     cfg, _, _ = prepare(config(space=stem_space, sampler="random", study="u",
                                budget=resolve_budget(max_ops=4e8, max_size_mib=10.1)))
     assert Worker(cfg).judge({"stem": "grouped"})[1] > 0             # size
+    assert worker.judge({"stem": "nonexistent"})[1] == math.inf       # cannot be costed
 
 
 def test_trials_are_written_under_the_lock(config, stem_space):
     cfg, _, _ = prepare(config(trials=2, space=stem_space, sampler="random"))
     worker = Worker(cfg)
-    lock = Path(cfg.out) / "search.lock"          # sqlite: beside the database file instead
-    assert lock_file(cfg.storage, cfg.out) != lock and lock_file(cfg.storage, cfg.out).exists()
     held = []
     write = worker.study.add_trial
 
@@ -137,9 +136,45 @@ def test_worker_stops_at_the_study_size(config, stem_space):
     """Workers run until the study holds `trials` trials (two networks here: then the space
     is exhausted), whoever wrote them."""
     cfg, _, _ = prepare(config(trials=2, space=stem_space, sampler="random"))
-    assert Worker(cfg).run() == 2
-    assert Worker(cfg).run() == 0
+    progress = []
+    assert Worker(cfg, on_trial=lambda: progress.append(1)).run() == 2
+    assert progress == [1, 1]                                          # one call per trial
+    evaluated = []
+    worker = Worker(cfg)
+    evaluate = worker.evaluate
+    worker.evaluate = lambda *a: evaluated.append(1) or evaluate(*a)
+    assert worker.run() == 0
+    assert evaluated == []                  # a complete study costs no evaluation
     assert len(load_trials(cfg)) == 2
+
+
+def test_worker_mirrors_trials_written_elsewhere_once(config, tmp_path):
+    """A trial another worker writes while this one runs reaches its mirror (so its sampler
+    learns from it), once, as do its own."""
+    space = tmp_path / "stem-groups.yaml"
+    space.write_text(STEM_ONLY + "  groups: {choices: [1, 2, 4, 8]}\n")
+    cfg, _, _ = prepare(config(trials=4, space=str(space), sampler="random"))
+    worker = Worker(cfg)
+    evaluate = worker.evaluate
+    calls = []
+
+    def with_a_foreign_trial(trial, v):
+        frozen = evaluate(trial, v)
+        calls.append(1)
+        if len(calls) == 1:
+            import copy
+            other = copy.deepcopy(frozen)
+            other.user_attrs = {**frozen.user_attrs, "worker": "elsewhere:1"}
+            worker.study.add_trial(other)
+        return frozen
+
+    worker.evaluate = with_a_foreign_trial
+    assert worker.run() == 3
+    assert "elsewhere:1" in worker.mirrored
+    kept = [t for t in worker.mirror.trials if not t.user_attrs.get("dropped")]
+    assert sorted(t.user_attrs["worker"] for t in kept) == \
+        sorted(t.user_attrs["worker"] for t in load_trials(cfg))
+    assert len(kept) == 4
 
 
 def test_resume_refuses_every_other_setting(config, stem_space, tmp_path):
@@ -174,3 +209,37 @@ def test_file_lock_creates_its_folder_and_excludes_others(tmp_path):
                 fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     with open(path, "a") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_lock_file_sits_next_to_a_file_study_else_in_the_run_folder(tmp_path):
+    """Every process that opens the same SQLite or journal file finds the same lock."""
+    from pathlib import Path
+    assert lock_file(f"sqlite:///{tmp_path}/s/study.db", "runs/x") == \
+        tmp_path / "s" / "study.db.mnas-lock"
+    assert lock_file(f"journal:{tmp_path}/j.log", "runs/x") == tmp_path / "j.log.mnas-lock"
+    assert lock_file("postgresql://db/x", "runs/x") == Path("runs/x") / "search.lock"
+
+
+def test_count_check_under_the_lock_drops_a_trial_finished_elsewhere(config, tmp_path):
+    """Between this worker's proposal and its write another worker completes the study: the
+    count checked under the lock must drop this worker's trial, so the study ends with
+    exactly the trials asked for."""
+    space = tmp_path / "stem-groups.yaml"
+    space.write_text(STEM_ONLY + "  groups: {choices: [1, 2, 4, 8]}\n")
+    cfg, _, _ = prepare(config(trials=3, space=str(space), sampler="random"))
+    worker = Worker(cfg)
+    propose = worker.propose
+
+    def racing_propose():
+        proposal = propose()
+        if worker.count == 2 and proposal is not None:
+            import copy
+            other = copy.deepcopy(load_trials(cfg)[-1])
+            other.user_attrs = {**other.user_attrs, "worker": "elsewhere:1"}
+            worker.study.add_trial(other)
+        return proposal
+
+    worker.propose = racing_propose
+    assert worker.run() == 2
+    trials = load_trials(cfg)
+    assert len(trials) == 3 and trials[-1].user_attrs["worker"] == "elsewhere:1"
