@@ -122,3 +122,52 @@ def test_binary_linear_adds_its_bias():
     x = torch.randn(4, 8)
     expected = x @ torch.where(lin.weight >= 0, 1.0, -1.0).T + torch.tensor([0.5, -1.0, 2.0])
     assert torch.allclose(lin(x), expected)
+
+
+def _settings(module) -> dict:
+    return {k: v for k, v in vars(module).items()
+            if not k.startswith("_") and k not in ("init_args", "training")
+            and not isinstance(v, torch.Tensor)}
+
+
+def _lowered_ops():
+    from mnas.ops.registry import all_ops
+    return sorted(name for name in all_ops() if name != "input")
+
+
+@pytest.mark.parametrize("name", _lowered_ops())
+def test_a_layer_built_with_its_defaults_is_the_ops_default(name):
+    """`mnas export --format python` and hand-written code build layers directly: a layer
+    built with only its required arguments must be the layer the op lowers to when the spec
+    sets only the op's required fields (same settings, parameters and outputs)."""
+    import inspect
+    from dataclasses import MISSING, fields
+    from mnas import api
+    from mnas.ops.registry import all_ops
+    from conftest import ROOT
+    spec = ROOT / "tests" / "lower" / "data" / "all_ops.yaml"
+    op = all_ops()[name]
+    node = next(n for n in api.graph(spec).nodes if n.op == name)
+    shapes = {layer.name: layer.shape for layer in api.cost(spec).layers}
+    required = {f.name: getattr(node.params, f.name) for f in fields(op.params)
+                if f.default is MISSING and f.default_factory is MISSING}
+    ins = tuple(shapes[i] for i in node.inputs)
+    torch.manual_seed(0)
+    lowered = op.lower(op.params(**required), ins, shapes[node.name])
+    cls = type(lowered)
+    signature = inspect.signature(cls.__init__)
+    if any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values()):
+        pytest.skip(f"{cls.__name__} takes torch's own arguments")
+    args, kwargs = lowered.init_args
+    bound = signature.bind(None, *args, **kwargs).arguments
+    needed = {k: v for k, v in bound.items()
+              if k != "self" and signature.parameters[k].default is inspect.Parameter.empty}
+    torch.manual_seed(0)
+    direct = cls(**needed)
+    assert _settings(direct) == _settings(lowered)
+    assert {k: v.tolist() for k, v in direct.state_dict().items()} == \
+        {k: v.tolist() for k, v in lowered.state_dict().items()}
+    xs = [torch.randn((2, *s), generator=torch.Generator().manual_seed(i))
+          for i, s in enumerate(ins)]
+    with torch.no_grad():
+        assert torch.equal(direct.eval()(*xs), lowered.eval()(*xs))
