@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mnas.ops.layers import (ApproxSign, BatchNorm, BinaryConv2d, BinaryLinear, Conv2d, Linear,
-                             ScaledBinaryConv2d, Sign, binarize)
+                             RSign, ScaledBinaryConv2d, Sign, binarize)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
@@ -53,7 +53,8 @@ def test_batchnorm_reset_clears_running_statistics():
     (Sign(1.0), (2, 3, 4, 4)), (ApproxSign(), (2, 3, 4, 4)),
     (BinaryConv2d(3, 4, 3, padding=1), (2, 3, 4, 4)),
     (ScaledBinaryConv2d(3, 4, 3, padding=1), (2, 3, 4, 4)), (BinaryLinear(6, 2), (2, 6)),
-], ids=["sign", "approx-sign", "binary-conv", "scaled-binary-conv", "binary-linear"])
+    (RSign(3), (2, 3, 4, 4)),
+], ids=["sign", "approx-sign", "binary-conv", "scaled-binary-conv", "binary-linear", "rsign"])
 @pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")     # what export uses
 def test_traced_layers_save_and_load_back(module, shape):
     """An autograd Function in the trace cannot be saved ("Could not export Python function
@@ -171,3 +172,28 @@ def test_a_layer_built_with_its_defaults_is_the_ops_default(name):
           for i, s in enumerate(ins)]
     with torch.no_grad():
         assert torch.equal(direct.eval()(*xs), lowered.eval()(*xs))
+
+
+def test_scaled_binary_conv_in_the_first_step_uses_its_latent_weights():
+    """Two-step schedule, step 1 (`binary_weights` off): the plain 32-bit convolution, bias
+    included, no scale."""
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    conv = ScaledBinaryConv2d(3, 4, 3, padding=1, bias=True)
+    with torch.no_grad():
+        conv.bias.copy_(torch.tensor([0.5, -1.0, 2.0, 0.0]))
+    conv.binary_weights = False
+    x = torch.randn(2, 3, 5, 5)
+    assert torch.allclose(conv(x), F.conv2d(x, conv.weight, conv.bias, padding=1), atol=1e-6)
+
+
+def test_rsign_checks_its_backward_and_shows_its_settings():
+    with pytest.raises(ValueError, match="backward must be 'ste' or 'approx', not 'tanh'"):
+        RSign(4, backward="tanh")
+    assert repr(RSign(4, clip=1.0)) == "RSign(4, backward=ste, clip=1.0)"
+
+
+def test_padded_conv_shows_its_border_and_value():
+    conv = Conv2d(2, 2, 3, padding=1, pad_value=1.0)
+    assert "padding=(1, 1), pad_value=1.0" in repr(conv)
+    assert "pad_value" not in repr(Conv2d(2, 2, 3, padding=1))
