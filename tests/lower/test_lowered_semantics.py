@@ -179,7 +179,7 @@ def test_sibling_and_cousin_layers_lower(tmp_path):
 
 def test_channels_last_assembly_lays_the_input_out_and_returns_a_contiguous_output():
     """`--channels-last`: the first layer sees an NHWC-strided input and the network returns a
-    contiguous output; the values are the plain module's. A vector input is left alone."""
+    contiguous output; the values are the plain module's."""
     from mnas.lower.torch import assemble, lower_node_modules
     graph = api.graph(SPECS / "meliusnet-cifar.yaml")
     modules = lower_node_modules(graph)
