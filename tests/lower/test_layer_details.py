@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mnas.ops.layers import (ApproxSign, BatchNorm, BinaryConv2d, BinaryLinear, Conv2d, Linear,
-                             ScaledBinaryConv2d, Sign, binarize)
+                             RSign, ScaledBinaryConv2d, Sign, binarize)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
@@ -53,7 +53,8 @@ def test_batchnorm_reset_clears_running_statistics():
     (Sign(1.0), (2, 3, 4, 4)), (ApproxSign(), (2, 3, 4, 4)),
     (BinaryConv2d(3, 4, 3, padding=1), (2, 3, 4, 4)),
     (ScaledBinaryConv2d(3, 4, 3, padding=1), (2, 3, 4, 4)), (BinaryLinear(6, 2), (2, 6)),
-], ids=["sign", "approx-sign", "binary-conv", "scaled-binary-conv", "binary-linear"])
+    (RSign(3), (2, 3, 4, 4)),
+], ids=["sign", "approx-sign", "binary-conv", "scaled-binary-conv", "binary-linear", "rsign"])
 @pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")     # what export uses
 def test_traced_layers_save_and_load_back(module, shape):
     """An autograd Function in the trace cannot be saved ("Could not export Python function
@@ -122,3 +123,77 @@ def test_binary_linear_adds_its_bias():
     x = torch.randn(4, 8)
     expected = x @ torch.where(lin.weight >= 0, 1.0, -1.0).T + torch.tensor([0.5, -1.0, 2.0])
     assert torch.allclose(lin(x), expected)
+
+
+def _settings(module) -> dict:
+    return {k: v for k, v in vars(module).items()
+            if not k.startswith("_") and k not in ("init_args", "training")
+            and not isinstance(v, torch.Tensor)}
+
+
+def _lowered_ops():
+    from mnas.ops.registry import all_ops
+    return sorted(name for name in all_ops() if name != "input")
+
+
+@pytest.mark.parametrize("name", _lowered_ops())
+def test_a_layer_built_with_its_defaults_is_the_ops_default(name):
+    """`mnas export --format python` and hand-written code build layers directly: a layer
+    built with only its required arguments must be the layer the op lowers to when the spec
+    sets only the op's required fields (same settings, parameters and outputs)."""
+    import inspect
+    from dataclasses import MISSING, fields
+    from mnas import api
+    from mnas.ops.registry import all_ops
+    from conftest import ROOT
+    spec = ROOT / "tests" / "lower" / "data" / "all_ops.yaml"
+    op = all_ops()[name]
+    node = next(n for n in api.graph(spec).nodes if n.op == name)
+    shapes = {layer.name: layer.shape for layer in api.cost(spec).layers}
+    required = {f.name: getattr(node.params, f.name) for f in fields(op.params)
+                if f.default is MISSING and f.default_factory is MISSING}
+    ins = tuple(shapes[i] for i in node.inputs)
+    torch.manual_seed(0)
+    lowered = op.lower(op.params(**required), ins, shapes[node.name])
+    cls = type(lowered)
+    signature = inspect.signature(cls.__init__)
+    if any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values()):
+        pytest.skip(f"{cls.__name__} takes torch's own arguments")
+    args, kwargs = lowered.init_args
+    bound = signature.bind(None, *args, **kwargs).arguments
+    needed = {k: v for k, v in bound.items()
+              if k != "self" and signature.parameters[k].default is inspect.Parameter.empty}
+    torch.manual_seed(0)
+    direct = cls(**needed)
+    assert _settings(direct) == _settings(lowered)
+    assert {k: v.tolist() for k, v in direct.state_dict().items()} == \
+        {k: v.tolist() for k, v in lowered.state_dict().items()}
+    xs = [torch.randn((2, *s), generator=torch.Generator().manual_seed(i))
+          for i, s in enumerate(ins)]
+    with torch.no_grad():
+        assert torch.equal(direct.eval()(*xs), lowered.eval()(*xs))
+
+
+def test_scaled_binary_conv_in_the_first_step_uses_its_latent_weights():
+    """Two-step schedule, step 1 (`binary_weights` off): the plain 32-bit convolution, bias
+    included, no scale."""
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    conv = ScaledBinaryConv2d(3, 4, 3, padding=1, bias=True)
+    with torch.no_grad():
+        conv.bias.copy_(torch.tensor([0.5, -1.0, 2.0, 0.0]))
+    conv.binary_weights = False
+    x = torch.randn(2, 3, 5, 5)
+    assert torch.allclose(conv(x), F.conv2d(x, conv.weight, conv.bias, padding=1), atol=1e-6)
+
+
+def test_rsign_checks_its_backward_and_shows_its_settings():
+    with pytest.raises(ValueError, match="backward must be 'ste' or 'approx', not 'tanh'"):
+        RSign(4, backward="tanh")
+    assert repr(RSign(4, clip=1.0)) == "RSign(4, backward=ste, clip=1.0)"
+
+
+def test_padded_conv_shows_its_border_and_value():
+    conv = Conv2d(2, 2, 3, padding=1, pad_value=1.0)
+    assert "padding=(1, 1), pad_value=1.0" in repr(conv)
+    assert "pad_value" not in repr(Conv2d(2, 2, 3, padding=1))

@@ -175,3 +175,25 @@ def test_sibling_and_cousin_layers_lower(tmp_path):
     module = to_module(api.graph(spec))
     assert [n for n, _ in module.named_modules() if n.count(".") >= 1] == \
         ["a.b", "a.c", "ab.c", "b.a", "b.a.b"]
+
+
+def test_channels_last_assembly_lays_the_input_out_and_returns_a_contiguous_output():
+    """`--channels-last`: the first layer sees an NHWC-strided input and the network returns a
+    contiguous output; the values are the plain module's."""
+    from mnas.lower.torch import assemble, lower_node_modules
+    graph = api.graph(SPECS / "meliusnet-cifar.yaml")
+    modules = lower_node_modules(graph)
+    plain = assemble(graph, modules)
+    fast = assemble(graph, modules, channels_last=True)
+    seen = []
+    first = graph.nodes[1].name
+    hook = fast.get_submodule(first).register_forward_pre_hook(
+        lambda m, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    x = torch.randn(2, *graph.input.params.shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = fast.eval()(x)
+        hook.remove()                       # the two modules share their layers
+        assert torch.allclose(out, plain.eval()(x), atol=1e-5)
+    assert seen == [True] and out.is_contiguous()
+    calls = [(n.target, n.kwargs) for n in fast.graph.nodes if n.op == "call_method"]
+    assert calls == [("contiguous", {"memory_format": torch.channels_last}), ("contiguous", {})]
