@@ -56,7 +56,8 @@ PRECISION = "tests/lower/test_precision_equality.py"
 TARGETS = (
     Target("cost-model",
            ("mnas/cost/model.py", "mnas/cost/conventions.py", "mnas/ir/precision.py"),
-           ("tests/cost/test_layer_costs.py", "tests/cost/test_model.py",
+           ("tests/cost/test_tally.py", "tests/cost/test_layer_costs.py",
+            "tests/cost/test_model.py",
             "tests/cost/test_paper_figures.py", "tests/cost/test_zoo_published.py",
             "tests/cost/test_budgets_mobilenet.py", "tests/cost/test_modern_zoo.py",
             "tests/ir/test_precision.py", "tests/bench/test_bench.py")),

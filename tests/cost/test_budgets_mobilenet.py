@@ -101,3 +101,23 @@ def test_resolve_budget_errors(kwargs, message):
     with pytest.raises(BudgetError) as err:
         resolve_budget(**kwargs)
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize("convention", ["paper", "larq"])
+def test_a_network_spec_is_a_budget_under_the_convention(tmp_path, convention):
+    """A bundled spec named without a path (MobileNet-v1 at its default width 1.0) or a spec
+    file elsewhere: its own OPs and size, counted by hand, and where it came from."""
+    bundled = preset_budget("mobilenet_v1", convention)
+    assert (bundled.name, bundled.ops, bundled.size_mib, bundled.convention, bundled.source) == \
+        ("mobilenet_v1", mobilenet_ops(1.0, convention), mobilenet_mib(1.0), convention,
+         "specs/mobilenet_v1.yaml")
+    copy = tmp_path / "mine.yaml"
+    copy.write_text((SPECS_DIR / "mobilenet_v1.yaml").read_text().replace(
+        "include: [blocks/", f"include: [{SPECS_DIR}/blocks/"))
+    mine = resolve_budget(str(copy), convention=convention)
+    assert (mine.name, mine.ops, mine.size_mib, mine.convention, mine.source) == \
+        ("mine", mobilenet_ops(1.0, convention), mobilenet_mib(1.0), convention, str(copy))
+
+
+def test_a_preset_without_limits_keeps_its_name():
+    assert resolve_budget("mobilenet-0.5").name == "mobilenet-0.5"

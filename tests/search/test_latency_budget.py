@@ -11,9 +11,13 @@ import json
 import pytest
 
 from mnas.cost.budgets import resolve_budget
+from mnas.cost.latency import LatencyError
 from mnas.errors import BudgetError
+from mnas.search.run import prepare
+from mnas.search.worker import Worker
 
 from conftest import ROOT, run_cli
+from hand_counts import MELIUSNET42, mobilenet_ops
 
 MS_PER_BINARY_MAC = 1e-6
 
@@ -76,3 +80,42 @@ def test_latency_limits_need_their_table(tmp_path):
     assert budget.fits(budget.ops, budget.size_mib, 5.0)
     assert not budget.fits(budget.ops, budget.size_mib, 5.01)
     assert not budget.fits(budget.ops, budget.size_mib, None)
+
+
+def test_latency_budget_carries_its_limit_table_and_convention(tmp_path):
+    table = str(write_table(tmp_path / "t.json"))
+    alone = resolve_budget(max_latency_ms=0.5, latency_table=table)          # below 1 ms
+    assert (alone.name, alone.ops, alone.size_mib, alone.latency_ms, alone.latency_table) == \
+        ("latency0.5ms", None, None, 0.5, table)
+    assert alone.source == f"latency table {table}"
+    with pytest.raises(BudgetError, match="max latency must be positive, got 0"):
+        resolve_budget(max_latency_ms=0, latency_table=table)
+    added = resolve_budget("mobilenet-0.5", max_latency_ms=5.0, latency_table=table,
+                           convention="larq")
+    assert (added.name, added.ops, added.convention, added.latency_table) == \
+        ("mobilenet-0.5+latency5ms", mobilenet_ops(0.5, "larq"), "larq", table)
+
+
+def test_a_bad_latency_table_fails_when_the_budget_is_made(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(LatencyError, match=f"latency table {bad}: not a mnas-latency/1 file"):
+        resolve_budget(max_latency_ms=5.0, latency_table=str(bad))
+
+
+def test_the_sampler_screens_by_latency(config, tmp_path):
+    """MeliusNet42 has 9,692,798,976 BOPs (Table 1), so 9,692.798976 ms under the table with
+    either stem: within a 10 s limit its excess is 0, over a 5 s limit it is 9692.8/5000 - 1."""
+    space = tmp_path / "stem.yaml"
+    space.write_text(f"base: {ROOT / 'specs' / 'meliusnet42.yaml'}\n"
+                     "dimensions:\n  stem: {choices: [grouped, imagenet]}\n")
+    table = str(write_table(tmp_path / "t.json"))
+    ms = MELIUSNET42["bops"] * MS_PER_BINARY_MAC
+    for limit, excess, study in ((10_000.0, 0.0, "within"), (5_000.0, ms / 5_000 - 1, "over")):
+        cfg, _, _ = prepare(config(space=str(space), sampler="random", study=study,
+                                   budget=resolve_budget(max_latency_ms=limit,
+                                                         latency_table=table)))
+        worker = Worker(cfg)
+        for stem in ("grouped", "imagenet"):
+            new, got = worker.judge({"stem": stem})
+            assert new and got == pytest.approx(excess, rel=1e-12, abs=0), (limit, stem)
