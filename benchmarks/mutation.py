@@ -77,6 +77,9 @@ TARGETS = (
             "mnas/ops/pool.py::_lower,_lower_gap", "mnas/ops/merge.py::_lower",
             "mnas/ops/reshape.py::_lower_shuffle,_lower_flatten"),
            ("tests/lower/test_layers.py", "tests/lower/test_layer_details.py",
+            "tests/lower/test_layer_behaviour.py",
+            "tests/export/test_export.py::test_torchscript_loads_back_with_the_modules_outputs"
+            "[all_ops]",
             "tests/lower/test_ops.py", "tests/ops/test_op_rules.py", "tests/ops/test_modern_ops.py",
             "tests/lower/test_lowered_semantics.py", "tests/lower/test_training.py",
             f"{PRECISION}::test_all_ops_fixture_by_hand",

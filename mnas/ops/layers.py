@@ -17,6 +17,9 @@ learned values for what they hold (`threshold`, `slope`, `shift_in`, `scale`), n
 The blur-pool filter is a parameter that does not train (`requires_grad=False`): part of the
 network and its state dict, like QuickNet's non-trainable Keras weights.
 
+Each layer takes the values its op declares (the op's params hold the defaults, so the layers
+repeat none of them) and only its own layout default, `ndim` 3 (C x H x W images).
+
 This module imports only torch (no mnas), so `mnas export --format python` copies its source
 into a standalone file.
 """
@@ -362,7 +365,7 @@ class RSign(nn.Module):
     """ReActNet's RSign: sign(x - threshold), a learned threshold per channel. `backward`
     'ste' (gradient where |x - t| <= clip) or 'approx' (Bi-Real Net's)."""
 
-    def __init__(self, channels: int, ndim: int = 3, backward: str = "ste", clip: float = 1.3):
+    def __init__(self, channels: int, ndim: int = 3, *, backward: str, clip: float):
         super().__init__()
         if backward not in ("ste", "approx"):
             raise ValueError(f"backward must be 'ste' or 'approx', not {backward!r}")
@@ -388,7 +391,7 @@ class RSign(nn.Module):
 class PReLU(nn.Module):
     """x where x >= 0, else slope * x, one learned slope per channel (starting at `init`)."""
 
-    def __init__(self, channels: int, init: float = 0.25):
+    def __init__(self, channels: int, *, init: float):
         super().__init__()
         self.init = float(init)
         self.slope = nn.Parameter(torch.full((channels,), self.init))
@@ -404,7 +407,7 @@ class PReLU(nn.Module):
 class RPReLU(nn.Module):
     """ReActNet's RPReLU: PReLU(x - shift_in) + shift_out, all three learned per channel."""
 
-    def __init__(self, channels: int, ndim: int = 3, init: float = 0.25):
+    def __init__(self, channels: int, ndim: int = 3, *, init: float):
         super().__init__()
         self.ndim, self.init = ndim, float(init)
         self.shift_in = nn.Parameter(torch.zeros(channels))
@@ -423,7 +426,7 @@ class RPReLU(nn.Module):
 
 @remember_args
 class Hardtanh(nn.Module):
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0):
+    def __init__(self, min_val: float, max_val: float):
         super().__init__()
         self.min_val, self.max_val = float(min_val), float(max_val)
 
@@ -445,7 +448,7 @@ class Dropout(nn.Module):
     """Zero each value with probability `p` while training (scaling the rest by 1/(1-p));
     the identity in eval mode."""
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float):
         super().__init__()
         self.p = float(p)
 
@@ -503,7 +506,7 @@ class BlurPool(nn.Module):
     """Depthwise convolution with a fixed binomial filter (anti-aliased downsampling). The
     filter is a non-trainable parameter, `kernel` (C x 1 x k x k)."""
 
-    def __init__(self, channels: int, kernel: int = 3, stride: int = 2, padding: int = 1):
+    def __init__(self, channels: int, kernel: int, stride: int, padding: int):
         super().__init__()
         self.stride, self.padding = stride, padding
         filt = binomial_filter(kernel).expand(channels, 1, kernel, kernel).clone()

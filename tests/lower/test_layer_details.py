@@ -53,7 +53,7 @@ def test_batchnorm_reset_clears_running_statistics():
     (Sign(1.0), (2, 3, 4, 4)), (ApproxSign(), (2, 3, 4, 4)),
     (BinaryConv2d(3, 4, 3, padding=1), (2, 3, 4, 4)),
     (ScaledBinaryConv2d(3, 4, 3, padding=1), (2, 3, 4, 4)), (BinaryLinear(6, 2), (2, 6)),
-    (RSign(3), (2, 3, 4, 4)),
+    (RSign(3, backward="ste", clip=1.3), (2, 3, 4, 4)),
 ], ids=["sign", "approx-sign", "binary-conv", "scaled-binary-conv", "binary-linear", "rsign"])
 @pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")     # what export uses
 def test_traced_layers_save_and_load_back(module, shape):
@@ -189,8 +189,8 @@ def test_scaled_binary_conv_in_the_first_step_uses_its_latent_weights():
 
 def test_rsign_checks_its_backward_and_shows_its_settings():
     with pytest.raises(ValueError, match="backward must be 'ste' or 'approx', not 'tanh'"):
-        RSign(4, backward="tanh")
-    assert repr(RSign(4, clip=1.0)) == "RSign(4, backward=ste, clip=1.0)"
+        RSign(4, backward="tanh", clip=1.3)
+    assert repr(RSign(4, backward="ste", clip=1.0)) == "RSign(4, backward=ste, clip=1.0)"
 
 
 def test_padded_conv_shows_its_border_and_value():
