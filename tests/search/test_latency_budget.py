@@ -13,11 +13,12 @@ import pytest
 from mnas.cost.budgets import resolve_budget
 from mnas.cost.latency import LatencyError
 from mnas.errors import BudgetError
-from mnas.search.run import prepare
+from mnas.search.run import prepare, run_search
 from mnas.search.worker import Worker
 
 from conftest import ROOT, run_cli
 from hand_counts import MELIUSNET42, mobilenet_ops
+from study_helpers import load_trials
 
 MS_PER_BINARY_MAC = 1e-6
 
@@ -119,3 +120,19 @@ def test_the_sampler_screens_by_latency(config, tmp_path):
         for stem in ("grouped", "imagenet"):
             new, got = worker.judge({"stem": stem})
             assert new and got == pytest.approx(excess, rel=1e-12, abs=0), (limit, stem)
+
+
+def test_each_trial_records_its_latency_constraint(config, tmp_path):
+    """Against a 5 s limit MeliusNet42 (9,692.798976 ms) records (9692.8 - 5000) / 5000."""
+    space = tmp_path / "stem.yaml"
+    space.write_text(f"base: {ROOT / 'specs' / 'meliusnet42.yaml'}\n"
+                     "dimensions:\n  stem: {choices: [grouped, imagenet]}\n")
+    table = str(write_table(tmp_path / "t.json"))
+    ms = MELIUSNET42["bops"] * MS_PER_BINARY_MAC
+    run, _ = run_search(config(trials=2, space=str(space), sampler="random", seed=0,
+                               budget=resolve_budget(max_latency_ms=5_000.0,
+                                                     latency_table=table)))
+    trials = load_trials(run.config)
+    assert len(trials) == 2
+    for t in trials:
+        assert t.constraints == {"latency": pytest.approx((ms - 5_000) / 5_000, rel=1e-12)}
