@@ -136,3 +136,20 @@ def test_binary_conv_bias_is_a_float_parameter(tmp_path):
     layer = api.cost(path).layers[-1]
     assert (layer.binary_params, layer.float_params, layer.params) == (288, 8, 296)
     assert layer.size_bits == 288 + 8 * 32
+
+
+@pytest.mark.parametrize("digits", [309, -309, 400])
+def test_round_half_up_refuses_digits_a_float_cannot_scale_by(digits):
+    with pytest.raises(ValueError, match=f"within -308..308, got {digits}"):
+        round_half_up(1.5, digits)
+    assert round_half_up(1.5, 308) == 1.5 and round_half_up(1.5, -308) == 0.0
+
+
+@pytest.mark.parametrize("scale,center,params", [
+    (True, True, 12), (True, False, 6), (False, True, 6), (False, False, 0)])
+def test_batchnorm_counts_gamma_and_beta_as_it_has_them(scale, center, params):
+    """6 channels: a learned gamma and beta each hold 6 values; the channels count apart."""
+    from mnas.ops.registry import Counts, get_op
+    bn = get_op("batchnorm")
+    counted = bn.count(bn.params(scale=scale, center=center), ((6, 4, 4),), (6, 4, 4))
+    assert counted == Counts(norm_params=params, norm_channels=6)
