@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from mnas.train.checkpoint import (CheckpointError, check_same_run, load, rng_state, save,
-                                   set_rng_state)
+from mnas.train.checkpoint import (CheckpointError, check_run_folder, check_same_run, load,
+                                   restore_module, rng_state, save, set_rng_state)
 
 
 def test_save_then_load_round_trips_and_leaves_no_temporary(tmp_path):
@@ -103,3 +103,55 @@ def test_load_maps_tensors_where_asked(tmp_path):
     save({"model": {"w": torch.ones(2)}}, path)
     assert load(path)["model"]["w"].device.type == "cpu"
     assert load(path, map_location="meta")["model"]["w"].device.type == "meta"
+
+
+def _linear_state(**extra):
+    return {"weight": torch.full((2, 3), 0.5), "bias": torch.tensor([1.0, -1.0]), **extra}
+
+
+def test_restore_module_loads_the_weights():
+    module = torch.nn.Linear(3, 2)
+    restore_module(module, _linear_state(), "w.pt")
+    assert torch.equal(module.weight, torch.full((2, 3), 0.5))
+    assert torch.equal(module.bias, torch.tensor([1.0, -1.0]))
+
+
+@pytest.mark.parametrize("state,message", [
+    ({"weight": torch.zeros(2, 3)}, "entries 1 missing (first 'bias')"),
+    (_linear_state(scale=torch.ones(1), shift=torch.ones(1)),
+     "entries 2 unexpected (first 'scale')"),
+    ({"weight": torch.zeros(2, 4), "bias": torch.zeros(2)},
+     "entries 1 of another shape (first 'weight': [2, 4], the network has [2, 3])"),
+    ({"weight": torch.zeros(2, 4), "extra": torch.zeros(1)},
+     "entries 1 missing (first 'bias'); 1 unexpected (first 'extra'); 1 of another shape "
+     "(first 'weight': [2, 4], the network has [2, 3])"),
+])
+def test_restore_module_names_what_does_not_fit(state, message):
+    module = torch.nn.Linear(3, 2)
+    with pytest.raises(CheckpointError) as err:
+        restore_module(module, state, "w.pt")
+    assert str(err.value) == f"w.pt: the weights do not fit the network: {message}"
+
+
+def test_run_folder_rules(tmp_path):
+    """Empty: a new run. A checkpoint: only --resume continues, only --force starts over (and
+    removes what the run wrote). Finished files without a checkpoint: never resumed."""
+    out = tmp_path / "run"
+    assert check_run_folder(out, resume=False, force=False) is False
+    out.mkdir()
+    for name in ("metrics.csv", "checkpoint.pt"):
+        (out / name).write_text("x")
+    assert check_run_folder(out, resume=True, force=False) is True
+    with pytest.raises(CheckpointError) as err:
+        check_run_folder(out, resume=False, force=False)
+    assert str(err.value) == (f"{out}: already holds a run (checkpoint.pt); pass --resume to "
+                              "continue it, --force to start over, or choose another --out")
+    (out / "notes.txt").write_text("mine")
+    assert check_run_folder(out, resume=False, force=True) is False
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    (out / "final.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="cannot resume: it holds final.json but no "
+                                              "checkpoint.pt"):
+        check_run_folder(out, resume=True, force=False)
+    with pytest.raises(CheckpointError, match="already holds a finished run \\(final.json\\)"):
+        check_run_folder(out, resume=False, force=False)
