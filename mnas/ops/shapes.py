@@ -34,8 +34,8 @@ def window_out(size: int, kernel: int, stride: int, padding: int, dilation: int 
 def round_half_up(x: float, ndigits: int | None = None):
     """Round .5 away from zero, so widths do not depend on banker's rounding."""
     if ndigits is None:
-        return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+        return int(math.copysign(math.floor(abs(x) + 0.5), x))
     if not -308 <= ndigits <= 308:
         raise ValueError(f"round's ndigits must be within -308..308, got {ndigits}")
     scale = 10 ** ndigits
-    return math.floor(abs(x) * scale + 0.5) / scale * (1 if x >= 0 else -1)
+    return math.copysign(math.floor(abs(x) * scale + 0.5) / scale, x)
