@@ -245,3 +245,50 @@ def test_count_check_under_the_lock_drops_a_trial_finished_elsewhere(config, tmp
     assert worker.run() == 2
     trials = load_trials(cfg)
     assert len(trials) == 3 and trials[-1].user_attrs["worker"] == "elsewhere:1"
+
+
+def test_the_study_records_its_settings_and_names_a_removed_dimension(config, stem_space,
+                                                                        tmp_path):
+    cfg, _, study = prepare(config(space=stem_space, sampler="random",
+                                   budget=resolve_budget(max_ops=4e8)))
+    stored = study.user_attrs["search"]
+    assert (stored["directions"], stored["convention"], stored["objective"]) == \
+        (["maximize"], "paper", "proxy")
+    assert stored["budget"]["ops"] == 4e8 and stored["space"] == stem_space
+    fewer = tmp_path / "fewer.yaml"
+    fewer.write_text(f"base: {ROOT / 'specs' / 'meliusnet42.yaml'}\n"
+                     "dimensions:\n  groups: {choices: [1, 2]}\n")
+    with pytest.raises(StudyError, match="another space: groups is new .*; stem was removed "
+                                         r"\(was "):
+        prepare(config(space=str(fewer), sampler="random", budget=resolve_budget(max_ops=4e8)))
+
+
+def test_opening_a_study_waits_for_its_lock(config, stem_space):
+    """Creating or loading the study and its settings happens under the study's lock: while
+    another process holds it, opening waits."""
+    import threading
+    from mnas.search.storage import file_lock
+    cfg, _, _ = prepare(config(space=stem_space, sampler="random"))
+    opened = threading.Event()
+
+    def open_again():
+        prepare(config(space=stem_space, sampler="random"))
+        opened.set()
+
+    with file_lock(lock_file(cfg.storage, cfg.out)):
+        thread = threading.Thread(target=open_again, daemon=True)
+        thread.start()
+        assert not opened.wait(1.0)
+    assert opened.wait(30)
+
+
+def test_a_bug_while_opening_is_not_reported_as_a_storage_fault(config, stem_space,
+                                                                monkeypatch):
+    import optuna
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug, not the storage")
+
+    monkeypatch.setattr(optuna, "create_study", broken)
+    with pytest.raises(ValueError, match="a bug, not the storage"):
+        prepare(config(space=stem_space, sampler="random"))

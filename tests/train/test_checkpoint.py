@@ -155,3 +155,27 @@ def test_run_folder_rules(tmp_path):
         check_run_folder(out, resume=True, force=False)
     with pytest.raises(CheckpointError, match="already holds a finished run \\(final.json\\)"):
         check_run_folder(out, resume=False, force=False)
+
+
+def _first_line_of(call) -> str:
+    try:
+        call()
+    except Exception as err:
+        return f"{type(err).__name__}: {str(err).strip().splitlines()[0]}"
+    raise AssertionError("expected the call to fail")
+
+
+def test_errors_torch_raises_are_one_line_with_torchs_first_line(tmp_path):
+    """What torch itself says (its first line) is kept in the one-line error."""
+    state = {"weight": "not a tensor", "bias": torch.zeros(2)}
+    said = _first_line_of(lambda: torch.nn.Linear(3, 2).load_state_dict(state))
+    with pytest.raises(CheckpointError) as err:
+        restore_module(torch.nn.Linear(3, 2), state, "w.pt")
+    assert str(err.value) == f"w.pt: cannot load the weights ({said})"
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    said = _first_line_of(lambda: torch.load(garbage, weights_only=False))
+    with pytest.raises(CheckpointError) as err:
+        load(garbage)
+    assert str(err.value) == (f"{garbage}: cannot read checkpoint, the file is truncated or "
+                              f"not a torch checkpoint ({said})")
