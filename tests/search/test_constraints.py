@@ -259,8 +259,9 @@ def test_the_study_records_its_settings_and_names_a_removed_dimension(config, st
     fewer.write_text(f"base: {ROOT / 'specs' / 'meliusnet42.yaml'}\n"
                      "dimensions:\n  groups: {choices: [1, 2]}\n")
     with pytest.raises(StudyError, match="another space: groups is new .*; stem was removed "
-                                         r"\(was "):
+                                         r"\(was ") as err:
         prepare(config(space=str(fewer), sampler="random", budget=resolve_budget(max_ops=4e8)))
+    assert "more)" not in str(err.value)                # two changes, both named
 
 
 def test_opening_a_study_waits_for_its_lock(config, stem_space):
