@@ -293,3 +293,31 @@ def test_a_bug_while_opening_is_not_reported_as_a_storage_fault(config, stem_spa
     monkeypatch.setattr(optuna, "create_study", broken)
     with pytest.raises(ValueError, match="a bug, not the storage"):
         prepare(config(space=stem_space, sampler="random"))
+
+
+def test_a_full_disk_while_opening_is_one_line_that_says_how_to_resume(config, stem_space,
+                                                                       monkeypatch):
+    import errno
+    import optuna
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(optuna, "create_study", full)
+    with pytest.raises(StudyError) as err:
+        prepare(config(space=stem_space, sampler="random"))
+    text = str(err.value)
+    assert ": cannot open the study: " in text and "No space left on device" in text
+    assert text.endswith("re-running the same command resumes the study")
+    assert "\n" not in text
+
+
+def test_three_space_changes_name_two_and_count_the_rest(config, stem_space, tmp_path):
+    prepare(config(space=stem_space, sampler="random"))
+    more = tmp_path / "more.yaml"
+    more.write_text(f"base: {ROOT / 'specs' / 'meliusnet42.yaml'}\n"
+                    "dimensions:\n  groups: {choices: [1, 2]}\n"
+                    "  classes: {choices: [1000, 10]}\n")
+    with pytest.raises(StudyError, match=r"another space: groups is new \(.*\); classes is new "
+                                         r"\(.*\) \(and 1 more\); use another --study"):
+        prepare(config(space=str(more), sampler="random"))
