@@ -321,3 +321,21 @@ def test_three_space_changes_name_two_and_count_the_rest(config, stem_space, tmp
     with pytest.raises(StudyError, match=r"another space: groups is new \(.*\); classes is new "
                                          r"\(.*\) \(and 1 more\); use another --study"):
         prepare(config(space=str(more), sampler="random"))
+
+
+def test_a_look_at_an_unchanged_study_reads_no_trials(config, stem_space):
+    """sync() reads the trials only when their count changed: one count query otherwise."""
+    cfg, _, _ = prepare(config(trials=2, space=stem_space, sampler="random"))
+    worker = Worker(cfg)
+    assert worker.run() == 2
+    reads = []
+    get_trials = worker.study.get_trials
+    worker.study.get_trials = lambda *a, **k: reads.append(1) or get_trials(*a, **k)
+    worker.sync()
+    assert reads == []
+    import copy
+    other = copy.deepcopy(load_trials(cfg)[-1])
+    other.user_attrs = {**other.user_attrs, "worker": "elsewhere:1"}
+    worker.study.add_trial(other)
+    worker.sync()
+    assert reads == [1] and worker.count == 3 and "elsewhere:1" in worker.mirrored
