@@ -14,6 +14,7 @@ time, one torch thread):
     python benchmarks/mutation.py                       # every target, report to stdout
     python benchmarks/mutation.py --target cost-model --target lowering
     python benchmarks/mutation.py --list                # mutants only, no tests run
+    python benchmarks/mutation.py --target resume --match "storage.py:360"   # some mutants
     nohup python benchmarks/mutation.py --out mutation.md > mutation.log 2>&1 &
 
 Speed: the parent imports the heavy third-party packages once (torch, optuna, pandas, ...,
@@ -404,7 +405,7 @@ class Result:
         return (self.killed + self.timeouts) / self.total if self.total else float("nan")
 
 
-def run_target(target: Target, work: Path, log) -> Result:
+def run_target(target: Target, work: Path, log, match: tuple[str, ...] = ()) -> Result:
     result = Result(target.name)
     t0 = time.perf_counter()
     missing = [t for t in target.tests if not (work / t.split("::")[0]).exists()]
@@ -427,6 +428,8 @@ def run_target(target: Target, work: Path, log) -> Result:
           f"{sum(len(m) for *_, m in plan)} mutants", file=log, flush=True)
     for path, source, mutants in plan:
         for mutant, ordinal in zip(mutants, ordinals(mutants)):
+            if match and not any(text in mutant.label() for text in match):
+                continue
             (work / path).write_text(mutated_source(source, mutant, ordinal), encoding="utf-8")
             status, secs = run_tests(work, tests, timeout)
             result.total += 1
@@ -468,6 +471,9 @@ def main(argv=None) -> int:
                         help="run only this target (repeatable; default: all)")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--out", help="also write the report (markdown) to this file")
+    parser.add_argument("--match", action="append", default=[], metavar="TEXT",
+                        help="run only the mutants whose label contains TEXT (repeatable), "
+                             "e.g. a survivor's line to check the test that should kill it")
     args = parser.parse_args(argv)
     targets = [t for t in TARGETS if not args.target or t.name in args.target]
     if args.list:
@@ -475,7 +481,8 @@ def main(argv=None) -> int:
             for spec in t.modules:
                 _, mutants = enumerate_mutants(ROOT, spec)
                 for m in mutants:
-                    print(f"{t.name}: {m.label()}")
+                    if not args.match or any(text in m.label() for text in args.match):
+                        print(f"{t.name}: {m.label()}")
         return 0
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
@@ -497,7 +504,7 @@ def main(argv=None) -> int:
         work = Path(tmp)
         copy_checkout(work)
         for target in targets:
-            results.append(run_target(target, work, sys.stdout))
+            results.append(run_target(target, work, sys.stdout, tuple(args.match)))
     text = report(results, commit)
     print(text)
     if args.out:
