@@ -100,7 +100,8 @@ TARGETS = (
     Target("study-locking",
            ("mnas/search/storage.py::file_lock,lock_file,study_lock",
             "mnas/search/worker.py::Worker.run,Worker._instant,Worker._write,Worker.sync"),
-           ("tests/search/test_constraints.py", "tests/search/test_worker_bookkeeping.py")),
+           ("tests/search/test_constraints.py", "tests/search/test_worker_bookkeeping.py",
+            "tests/search/test_postgres.py::test_the_study_lock_is_held_on_the_server")),
 )
 
 # Imported once in the parent so each forked child starts warm; never mnas itself.

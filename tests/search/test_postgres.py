@@ -138,3 +138,26 @@ def test_a_missing_database_driver_is_named(tmp_path):
     assert r.stderr.strip().splitlines()[-1] == (
         "mnas search: error: --storage postgresql+psycopg2://u@127.0.0.1:1/db needs the database "
         "driver 'psycopg2', which is not installed: pip install psycopg2-binary")
+
+
+def test_the_study_lock_is_held_on_the_server(postgres, tmp_path):
+    """Two machines share no folder: with a database server the study's lock is the server's,
+    so a second holder with another run folder waits, while another study does not."""
+    import threading
+    from mnas.search.storage import open_storage, study_lock
+    url = postgres.database()
+    storage = open_storage(url)
+    entered = {name: threading.Event() for name in ("same", "other")}
+
+    def take(study: str, key: str):
+        with study_lock(url, study, tmp_path / key, None):
+            entered[key].set()
+
+    with study_lock(url, "s", tmp_path / "a", storage):
+        same = threading.Thread(target=take, args=("s", "same"), daemon=True)
+        other = threading.Thread(target=take, args=("t", "other"), daemon=True)
+        same.start()
+        other.start()
+        assert entered["other"].wait(30)
+        assert not entered["same"].wait(1.0)
+    assert entered["same"].wait(30)
