@@ -245,6 +245,9 @@ def test_count_check_under_the_lock_drops_a_trial_finished_elsewhere(config, tmp
     assert worker.run() == 2
     trials = load_trials(cfg)
     assert len(trials) == 3 and trials[-1].user_attrs["worker"] == "elsewhere:1"
+    dropped = [t for t in worker.mirror.trials if t.user_attrs.get("dropped")]
+    assert dropped and all(t.state.name == "FAIL" for t in dropped)   # its sampler sees it
+    assert all(t.state.is_finished() for t in worker.mirror.trials)
 
 
 def test_the_study_records_its_settings_and_names_a_removed_dimension(config, stem_space,
