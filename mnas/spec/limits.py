@@ -1,7 +1,6 @@
 """The limits that keep reading and expanding a spec bounded in time and memory: a few bytes of
 YAML must not be able to hang the process, exhaust its memory or its stack. Each limit is far
-above anything a real network needs (the bundled MeliusNet59 expands to 459 layers, an
-expansion size of 1,099, nests 4 scopes deep and takes under 2,000 evaluation steps); crossing
+above anything a real network needs (the bundled MeliusNet59 expands to 459 layers); crossing
 one is a SpecError that names the limit and where it was crossed. docs/spec.md lists them."""
 
 from __future__ import annotations
