@@ -30,8 +30,8 @@ DESCRIPTION = "Export a spec's network in a format other tools read."
 
 def add_arguments(p) -> None:
     p.add_argument("spec", metavar="SPEC", help="network spec YAML file")
-    from mnas.export import all_formats     # torch-free; a format imports torch to write
-    p.add_argument("--format", required=True, choices=list(all_formats()), help="what to write")
+    from mnas.export import FORMATS     # torch-free; a format imports torch to write
+    p.add_argument("--format", required=True, choices=list(FORMATS), help="what to write")
     p.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write")
     p.add_argument("--weights", metavar="CKPT",
                    help="trained weights to export: a state dict, or a checkpoint dict with "

@@ -7,14 +7,13 @@ writing a torch format does."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnas.errors import MnasError, suggest
+from mnas.errors import MnasError
+from mnas.registry import Registry
 
 
 class ExportError(MnasError):
@@ -33,29 +32,12 @@ class ExportFormat:
     weights: bool = False
 
 
-FORMATS: dict[str, ExportFormat] = {}
-
-
-def register_format(entry: ExportFormat) -> ExportFormat:
-    if entry.name in FORMATS:
-        raise ValueError(f"export format '{entry.name}' is registered twice")
-    FORMATS[entry.name] = entry
-    return entry
-
-
-def all_formats() -> dict[str, ExportFormat]:
-    """Every export format (the modules of this package are loaded first)."""
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
-    return dict(FORMATS)
-
-
-def get_format(name: str) -> ExportFormat:
-    known = all_formats()
-    if name not in known:
-        raise ExportError(f"unknown export format '{name}'{suggest(name, known)}; known: "
-                          f"{', '.join(known)}")
-    return known[name]
+#: every export format, registered by the modules of this package (loaded when first read)
+FORMATS: Registry[ExportFormat] = Registry(
+    "export format", ExportError, "unknown export format '{name}'{hint}; known: {known}",
+    package=__name__)
+register_format = FORMATS.register
+get_format = FORMATS.find
 
 
 @dataclass(frozen=True)

@@ -33,15 +33,12 @@ class SearchConfig:
 
     def resolved(self) -> SearchConfig:
         """Defaults filled in: study name, run folder, storage URL, trial count."""
-        if self.objective not in OBJECTIVES:
-            raise StudyError(f"unknown objective '{self.objective}'; choose from "
-                             f"{', '.join(OBJECTIVES)}")
-        if self.sampler not in SAMPLERS:
-            raise StudyError(f"unknown sampler '{self.sampler}'; choose from {', '.join(SAMPLERS)}")
+        objective = OBJECTIVES.find(self.objective)
+        SAMPLERS.find(self.sampler)
         if self.workers < 1:
             raise StudyError(f"--workers must be >= 1, got {self.workers}")
         trials = self.trials if self.trials is not None else \
-            OBJECTIVES[self.objective].default_trials
+            objective.default_trials
         if trials < 1:
             raise StudyError(f"--trials must be >= 1, got {trials}")
         space = Path(self.space) if self.space else None

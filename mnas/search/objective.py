@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from mnas.errors import MnasError, suggest
+from mnas.errors import MnasError, StudyError, suggest
+from mnas.registry import Registry
 from mnas.search.costing import CandidateCost
 from mnas.zoo import PaperResult, paper_results
 
@@ -286,14 +287,8 @@ class ObjectiveDef:
     instant: bool = True
 
 
-OBJECTIVES: dict[str, ObjectiveDef] = {}
-
-
-def register_objective(entry: ObjectiveDef) -> ObjectiveDef:
-    if entry.name in OBJECTIVES:
-        raise ValueError(f"objective '{entry.name}' is registered twice")
-    OBJECTIVES[entry.name] = entry
-    return entry
+OBJECTIVES: Registry[ObjectiveDef] = Registry("objective", StudyError)
+register_objective = OBJECTIVES.register
 
 
 register_objective(ObjectiveDef(
@@ -310,7 +305,4 @@ register_objective(ObjectiveDef(
 
 def make_objective(name: str, options: TrainOptions | None = None,
                    trainer: Trainer | None = None):
-    if name not in OBJECTIVES:
-        raise MnasError(f"unknown objective '{name}'{suggest(name, OBJECTIVES)}; choose from "
-                        f"{', '.join(OBJECTIVES)}")
-    return OBJECTIVES[name].make(accuracy_fit(), options, trainer)
+    return OBJECTIVES.find(name).make(accuracy_fit(), options, trainer)

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mnas.errors import StudyError, suggest
+from mnas.errors import StudyError
+from mnas.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -26,21 +27,9 @@ class SamplerDef:
     screens: bool = False
 
 
-SAMPLERS: dict[str, SamplerDef] = {}
-
-
-def register_sampler(entry: SamplerDef) -> SamplerDef:
-    if entry.name in SAMPLERS:
-        raise ValueError(f"sampler '{entry.name}' is registered twice")
-    SAMPLERS[entry.name] = entry
-    return entry
-
-
-def get_sampler(name: str) -> SamplerDef:
-    if name not in SAMPLERS:
-        raise StudyError(f"unknown sampler '{name}'{suggest(name, SAMPLERS)}; choose from "
-                         f"{', '.join(SAMPLERS)}")
-    return SAMPLERS[name]
+SAMPLERS: Registry[SamplerDef] = Registry("sampler", StudyError)
+register_sampler = SAMPLERS.register
+get_sampler = SAMPLERS.find
 
 
 def make_sampler(name: str, seed: int | None, space=None, judge=None):

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnas.errors import MnasError, suggest
+from mnas.errors import MnasError
+from mnas.registry import Registry
 
 
 class BackendError(MnasError):
@@ -31,21 +32,10 @@ class BackendDef:
     run: Callable
 
 
-BACKENDS: dict[str, BackendDef] = {}
-
-
-def register_backend(entry: BackendDef) -> BackendDef:
-    if entry.name in BACKENDS:
-        raise ValueError(f"backend '{entry.name}' is registered twice")
-    BACKENDS[entry.name] = entry
-    return entry
-
-
-def get_backend(name: str) -> BackendDef:
-    if name not in BACKENDS:
-        raise BackendError(f"--backend: unknown backend '{name}'{suggest(name, BACKENDS)}; "
-                           f"choose from {', '.join(BACKENDS)}")
-    return BACKENDS[name]
+BACKENDS: Registry[BackendDef] = Registry(
+    "backend", BackendError, "--backend: unknown backend '{name}'{hint}; choose from {known}")
+register_backend = BACKENDS.register
+get_backend = BACKENDS.find
 
 
 def _local(job, on_epoch, on_step):

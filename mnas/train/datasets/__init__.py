@@ -6,13 +6,12 @@ Importing this package (and its modules) does not import torch; opening a data s
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mnas.errors import MnasError, suggest
+from mnas.registry import Registry
 
 
 class DataError(MnasError):
@@ -53,38 +52,28 @@ class DatasetDef:
     default_arg: str | None = None
 
 
-DATASETS: dict[str, DatasetDef] = {}
+#: every data set, registered by the modules of this package (loaded when first read)
+DATASETS: Registry[DatasetDef] = Registry("data set", DataError, package=__name__)
 
 
 def register_dataset(entry: DatasetDef) -> DatasetDef:
-    if entry.name in DATASETS:
-        raise ValueError(f"data set '{entry.name}' is registered twice")
     if entry.arg not in ("none", "optional", "required"):
         raise ValueError(f"data set '{entry.name}': arg must be none, optional or required")
-    DATASETS[entry.name] = entry
-    return entry
-
-
-def all_datasets() -> dict[str, DatasetDef]:
-    """Every registered data set (the built-in modules of this package are loaded first)."""
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
-    return dict(DATASETS)
+    return DATASETS.register(entry)
 
 
 def usage() -> str:
-    return " | ".join(d.usage for d in all_datasets().values())
+    return " | ".join(d.usage for d in DATASETS.values())
 
 
 def parse_name(name: str) -> tuple[DatasetDef, str | None]:
     """`--data NAME[:ARG]` -> (its entry, ARG or the entry's default)."""
-    known = all_datasets()
     kind, _, arg = name.partition(":")
     kind = kind.strip().lower()
-    if kind not in known:
-        raise DataError(f"--data: unknown dataset '{name}'{suggest(kind, known)}; choose "
-                        f"from {', '.join(d.usage for d in known.values())}")
-    entry = known[kind]
+    if kind not in DATASETS:
+        raise DataError(f"--data: unknown dataset '{name}'{suggest(kind, DATASETS)}; choose "
+                        f"from {', '.join(d.usage for d in DATASETS.values())}")
+    entry = DATASETS[kind]
     if entry.arg == "required" and not arg:
         raise DataError(f"--data {entry.usage}: give the {entry.usage.partition(':')[2]} "
                         f"({entry.description})")
